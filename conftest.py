@@ -1,0 +1,7 @@
+"""Fixtures shared by the core tests and every plugin's tests."""
+
+pytest_plugins = [
+    "tests.support.redis_servers",
+    "tests.support.memcached_servers",
+    "tests.support.backends",
+]

@@ -1,0 +1,107 @@
+"""The one typed door between session code and a storage plugin.
+
+Session code never touches pluggy: it awaits these five methods, and any exception a plugin
+raises comes out as a `StorageError` that names the backend.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Final
+
+import pluggy
+
+from . import hookspecs
+from ._errors import StorageError
+
+HOOK_NAMES: Final = (
+    "storage_get",
+    "storage_set",
+    "storage_delete",
+    "storage_reset",
+    "storage_close",
+)
+
+
+def _plugin_manager(plugin: object, backend: str) -> pluggy.PluginManager:
+    """Register `plugin` alone in a manager of its own and prove it implements the contract."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    pm.register(plugin, name=f"sessionware-storage:{backend}")
+    pm.check_pending()
+    missing = []
+    for name in HOOK_NAMES:
+        impls = getattr(pm.hook, name).get_hookimpls()
+        if not impls:
+            missing.append(name)
+            continue
+        for impl in impls:
+            if not inspect.iscoroutinefunction(impl.function):
+                raise pluggy.PluginValidationError(
+                    plugin,
+                    f"storage plugin {backend!r}: hook {name} must be `async def`, "
+                    f"got {impl.function!r}",
+                )
+    if missing:
+        raise pluggy.PluginValidationError(
+            plugin,
+            f"storage plugin {backend!r} does not implement {', '.join(missing)}; a storage "
+            "implements all five hooks of sessionware.hookspecs, each marked with "
+            "@sessionware.hookimpl",
+        )
+    return pm
+
+
+class StorageFacade:
+    """Typed calls to one storage plugin, with its failures turned into `StorageError`."""
+
+    __slots__ = ("_hook", "backend")
+
+    def __init__(self, plugin: object, backend: str) -> None:
+        self.backend: Final = backend
+        self._hook: Final = _plugin_manager(plugin, backend).hook
+
+    def _failure(self, operation: str, exc: Exception) -> StorageError:
+        return StorageError(
+            f"{self.backend} storage failed to {operation}: {type(exc).__name__}: {exc}",
+            backend=self.backend,
+        )
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value: Any = await self._hook.storage_get(key=key)
+        except Exception as exc:
+            raise self._failure("get a session", exc) from exc
+        if value is None or type(value) is bytes:
+            return value
+        if isinstance(value, bytearray | memoryview):
+            return bytes(value)
+        raise StorageError(
+            f"{self.backend} storage returned {type(value).__name__} from storage_get; "
+            "it must return bytes or None",
+            backend=self.backend,
+        )
+
+    async def set(self, key: str, value: bytes, expires_in: float | None) -> None:
+        try:
+            await self._hook.storage_set(key=key, value=value, expires_in=expires_in)
+        except Exception as exc:
+            raise self._failure("save a session", exc) from exc
+
+    async def delete(self, key: str) -> None:
+        try:
+            await self._hook.storage_delete(key=key)
+        except Exception as exc:
+            raise self._failure("delete a session", exc) from exc
+
+    async def reset(self) -> None:
+        try:
+            await self._hook.storage_reset()
+        except Exception as exc:
+            raise self._failure("reset", exc) from exc
+
+    async def close(self) -> None:
+        try:
+            await self._hook.storage_close()
+        except Exception as exc:
+            raise self._failure("close", exc) from exc

@@ -1,0 +1,91 @@
+"""A per-instance dictionary with monotonic-clock expiry and a lazy background sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import pluggy
+
+from ._config import MemoryConfig
+
+hookimpl = pluggy.HookimplMarker("sessionware")
+
+_Entry = tuple[bytes, float | None]
+
+
+class MemoryStorage:
+    """Sessions in this process's memory: fast, and gone when the process ends."""
+
+    name = "memory"
+
+    def __init__(self, *, gc_interval: float | None = None, url: str | None = None) -> None:
+        self.config = MemoryConfig.from_options(url=url, gc_interval=gc_interval)
+        self._entries: dict[str, _Entry] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @hookimpl
+    async def storage_get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        value, deadline = entry
+        if deadline is not None and deadline <= time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        return value
+
+    @hookimpl
+    async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
+        deadline = None if expires_in is None else time.monotonic() + expires_in
+        # bytes(...) copies a mutable buffer; an immutable bytes object is safe to share.
+        self._entries[key] = (bytes(value), deadline)
+        if deadline is not None:
+            self._ensure_sweeper()
+
+    @hookimpl
+    async def storage_delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    @hookimpl
+    async def storage_reset(self) -> None:
+        self._entries.clear()
+
+    @hookimpl
+    async def storage_close(self) -> None:
+        self._closed = True
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None and not sweeper.done():
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RuntimeError):
+                await sweeper
+
+    def sweep(self) -> int:
+        """Drop every expired entry now; returns how many went."""
+        now = time.monotonic()
+        expired = [
+            key
+            for key, (_, deadline) in self._entries.items()
+            if deadline is not None and deadline <= now
+        ]
+        for key in expired:
+            self._entries.pop(key, None)
+        return len(expired)
+
+    def _ensure_sweeper(self) -> None:
+        loop = asyncio.get_running_loop()
+        sweeper = self._sweeper
+        if self._closed or (
+            sweeper is not None and not sweeper.done() and sweeper.get_loop() is loop
+        ):
+            return
+        self._sweeper = loop.create_task(
+            self._sweep_forever(), name="sessionware-memory-sweeper"
+        )
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.gc_interval)
+            self.sweep()
