@@ -26,7 +26,7 @@ __all__ = [
 
 
 @hookspec(firstresult=True)
-async def storage_get(key: str) -> bytes | None:  # type: ignore[empty-body]
+async def storage_get(key: str) -> bytes | None:
     """Return the bytes stored under `key`, or None when it is missing or expired."""
 
 

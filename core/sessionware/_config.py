@@ -1,0 +1,138 @@
+"""`Config` and `Source`: the settings of a `Store`, checked once when they are built."""
+
+from __future__ import annotations
+
+import re
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, Final
+
+DEFAULT_EXPIRATION: Final = timedelta(hours=24)
+
+# RFC 7230 token characters: what a cookie or header name may contain.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_SAME_SITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
+
+
+class Source(StrEnum):
+    """Where a session id is looked up in the request."""
+
+    COOKIE = "cookie"
+    HEADER = "header"
+    URL_QUERY = "query"
+
+
+def _new_uuid4() -> str:
+    return str(uuid.uuid4())
+
+
+def _seconds(value: object, field_name: str) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(
+            f"Config.{field_name} must be a timedelta or seconds, got {type(value).__name__}"
+        )
+    return timedelta(seconds=value)
+
+
+def parse_key_lookup(key_lookup: str) -> tuple[tuple[Source, str], ...]:
+    """Split ``"cookie:sid, header:X-Id"`` into ``((COOKIE, "sid"), (HEADER, "x-id"))``."""
+    if not isinstance(key_lookup, str):
+        raise TypeError(f"Config.key_lookup must be a str, got {type(key_lookup).__name__}")
+    lookups: list[tuple[Source, str]] = []
+    for part in key_lookup.split(","):
+        source_name, sep, name = part.strip().partition(":")
+        name = name.strip()
+        try:
+            source = Source(source_name.strip().lower())
+        except ValueError:
+            source = None
+        if not sep or source is None or not _TOKEN.fullmatch(name):
+            raise ValueError(
+                f"Config.key_lookup: {part.strip()!r} is not '<source>:<name>' with source one "
+                "of cookie, header, query and a name of letters, digits or !#$%&'*+-.^_`|~ "
+                '(example: "cookie:session_id, header:X-Session-ID")'
+            )
+        lookups.append((source, name.lower() if source is Source.HEADER else name))
+    return tuple(lookups)
+
+
+@dataclass(kw_only=True)
+class Config:
+    """How sessions are kept: lifetime, storage, where the id travels, cookie attributes."""
+
+    expiration: timedelta | float = DEFAULT_EXPIRATION
+    absolute_timeout: timedelta | float | None = None
+    storage: str | object = "memory"
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    key_lookup: str = "cookie:session_id"
+    cookie_domain: str = ""
+    cookie_path: str = ""
+    cookie_secure: bool = False
+    cookie_http_only: bool = True
+    cookie_same_site: str = "Lax"
+    cookie_session_only: bool = False
+    cookie_partitioned: bool = False
+    key_generator: Callable[[], str] = _new_uuid4
+    cookie_name: str | None = None
+    lookups: tuple[tuple[Source, str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        expiration = _seconds(self.expiration, "expiration")
+        if expiration < timedelta(0):
+            raise ValueError(f"Config.expiration must not be negative, got {expiration}")
+        self.expiration = expiration or DEFAULT_EXPIRATION
+        if self.absolute_timeout is not None:
+            absolute = _seconds(self.absolute_timeout, "absolute_timeout")
+            if absolute < self.expiration:
+                raise ValueError(
+                    f"Config.absolute_timeout ({absolute}) must not be shorter than "
+                    f"expiration ({self.expiration}); raise it or leave it None"
+                )
+            self.absolute_timeout = absolute
+        if not isinstance(self.storage_options, Mapping):
+            raise TypeError("Config.storage_options must be a mapping of keyword options")
+        if self.cookie_name is not None:
+            if not isinstance(self.cookie_name, str):
+                raise TypeError("Config.cookie_name must be a str")
+            warnings.warn(
+                "Config.cookie_name is deprecated; use key_lookup="
+                f'"cookie:{self.cookie_name}" instead',
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            self.key_lookup = f"cookie:{self.cookie_name}"
+        self.lookups = parse_key_lookup(self.key_lookup)
+        for name in ("cookie_domain", "cookie_path", "cookie_same_site"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"Config.{name} must be a str")
+        for name in (
+            "cookie_secure",
+            "cookie_http_only",
+            "cookie_session_only",
+            "cookie_partitioned",
+        ):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"Config.{name} must be True or False")
+        same_site = _SAME_SITE.get(self.cookie_same_site.lower())
+        if same_site is None:
+            raise ValueError(
+                f"Config.cookie_same_site must be Strict, Lax or None, got "
+                f"{self.cookie_same_site!r}"
+            )
+        self.cookie_same_site = same_site
+        for name in ("cookie_domain", "cookie_path"):
+            if any(ch in getattr(self, name) for ch in ";,\r\n\x00"):
+                raise ValueError(f"Config.{name} must not contain ';', ',' or control characters")
+        if not callable(self.key_generator):
+            raise TypeError("Config.key_generator must be a function that returns a new id")
+
+    @property
+    def secure(self) -> bool:
+        """Whether cookies carry Secure: asked for, or forced by SameSite=None / Partitioned."""
+        return self.cookie_secure or self.cookie_same_site == "None" or self.cookie_partitioned
