@@ -1,1 +1,6 @@
-"""Placeholder until the plugin lands."""
+"""SQLite storage for sessionware: sessions that survive restarts, no server to run."""
+
+from ._config import SQLiteConfig
+from ._storage import SQLiteStorage
+
+__all__ = ["SQLiteConfig", "SQLiteStorage"]

@@ -1,0 +1,192 @@
+"""Sessions in one table of an SQLite file, reached through aiosqlite's worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import sqlite3
+import time
+
+import aiosqlite
+import pluggy
+
+from ._config import SQLiteConfig
+from ._schema import SWEEP_BATCH, Statements, open_database
+
+hookimpl = pluggy.HookimplMarker("sessionware")
+
+log = logging.getLogger("sessionware.sqlite")
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class SQLiteStorage:
+    """Sessions that survive restarts and are shared by every process using the same file.
+
+    Built outside any event loop; the connection opens on the loop of the first call. When a
+    later call comes from another loop (``asyncio.run`` twice, a test client per request),
+    the storage moves to it: a file database reconnects, an in-memory one keeps its
+    connection and data. Using one storage from two running loops at once is refused.
+    """
+
+    name = "sqlite"
+
+    def __init__(
+        self,
+        *,
+        database: str | os.PathLike[str] | None = None,
+        table: str | None = None,
+        gc_interval: float | None = None,
+        reset_on_start: bool | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.config = SQLiteConfig.from_options(
+            url=url,
+            database=database,
+            table=table,
+            gc_interval=gc_interval,
+            reset_on_start=reset_on_start,
+        )
+        self._sql = Statements.for_table(self.config.table)
+        self._db: aiosqlite.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage(database={self.config.database!r}, table={self.config.table!r})"
+
+    @hookimpl
+    async def storage_get(self, key: str) -> bytes | None:
+        db = self._db
+        if db is None or self._loop is not asyncio.get_running_loop():
+            db = await self._connection()
+        for (value,) in await db.execute_fetchall(self._sql.select, (key, _now_ms())):
+            return value  # type: ignore[no-any-return]
+        return None
+
+    @hookimpl
+    async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
+        db = self._db
+        if db is None or self._loop is not asyncio.get_running_loop():
+            db = await self._connection()
+        expiry = None if expires_in is None else _now_ms() + math.ceil(expires_in * 1000)
+        await db.execute_fetchall(self._sql.upsert, (key, bytes(value), expiry))
+
+    @hookimpl
+    async def storage_delete(self, key: str) -> None:
+        db = self._db
+        if db is None or self._loop is not asyncio.get_running_loop():
+            db = await self._connection()
+        await db.execute_fetchall(self._sql.delete, (key,))
+
+    @hookimpl
+    async def storage_reset(self) -> None:
+        db = await self._connection()
+        await db.execute_fetchall(self._sql.reset)
+
+    @hookimpl
+    async def storage_close(self) -> None:
+        """Stop the sweep and close the connection; a later call opens a new one."""
+        db, self._db = self._db, None
+        sweeper, self._sweeper = self._sweeper, None
+        running = _running_loop()
+        if sweeper is not None and not sweeper.done() and sweeper.get_loop() is running:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        if db is None:
+            return
+        if self._loop is running:
+            await db.close()
+        else:
+            db.stop()
+
+    async def sweep(self) -> int:
+        """Delete every expired row now; returns how many went. Rows without expiry stay."""
+        db = await self._connection()
+        removed = 0
+        while True:
+            cursor = await db.execute(self._sql.sweep, (_now_ms(), SWEEP_BATCH))
+            count = cursor.rowcount
+            await cursor.close()
+            removed += count
+            if count < SWEEP_BATCH:
+                return removed
+
+    async def _connection(self) -> aiosqlite.Connection:
+        """The open connection for the running loop, opening it once however many tasks ask."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._move_to(loop)
+        assert self._lock is not None
+        async with self._lock:
+            db = self._db
+            if db is None:
+                db = await self._open()
+                self._db = db
+            if self._sweeper is None:
+                self._sweeper = loop.create_task(
+                    self._sweep_forever(), name=f"sessionware-sqlite-sweeper:{self.config.table}"
+                )
+            return db
+
+    def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
+        old = self._loop
+        if old is not None and old.is_running() and not old.is_closed():
+            raise RuntimeError(
+                f"{self!r} is in use on another event loop that is still running; "
+                "give each event loop (each thread) a storage of its own"
+            )
+        self._loop = loop
+        self._lock = asyncio.Lock()
+        # The old sweeper notices it is no longer current and ends if its loop ever resumes.
+        self._sweeper = None
+        db = self._db
+        if db is not None and not self.config.in_memory:
+            # The old connection's worker thread may still answer to the old loop; a file
+            # can simply be opened again, so nothing here depends on that thread.
+            self._db = None
+            db.stop()
+
+    async def _open(self) -> aiosqlite.Connection:
+        try:
+            db = await open_database(self.config, self._sql)
+        except sqlite3.Error as exc:
+            raise sqlite3.OperationalError(
+                f"cannot open sqlite database {self.config.database!r}: {exc}"
+            ) from exc
+        if self.config.reset_on_start and not self._started:
+            await db.execute_fetchall(self._sql.reset)
+        self._started = True
+        return db
+
+    async def _sweep_forever(self) -> None:
+        me = asyncio.current_task()
+        while True:
+            await asyncio.sleep(self.config.gc_interval)
+            if self._sweeper is not me or self._db is None:
+                return
+            pending = asyncio.ensure_future(self.sweep())
+            try:
+                await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                # Let the statement finish while this loop still runs: aiosqlite's worker
+                # thread dies if it answers to a loop that has been closed meanwhile.
+                await asyncio.wait([pending])
+                raise
+            except Exception:
+                log.warning("sqlite storage: sweeping %r failed", self, exc_info=True)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None

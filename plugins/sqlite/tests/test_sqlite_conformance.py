@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sessionware.testing import StorageConformance
+from sessionware_sqlite import SQLiteStorage
+
+
+class TestSQLiteFileConformance(StorageConformance):
+    @pytest.fixture
+    def storage(self, tmp_path: Path) -> SQLiteStorage:
+        return SQLiteStorage(database=tmp_path / "sessions.sqlite3", gc_interval=0.1)
+
+    @pytest.fixture
+    def other_storage(self, tmp_path: Path) -> SQLiteStorage:
+        return SQLiteStorage(database=tmp_path / "sessions.sqlite3", table="other_sessions")
+
+
+class TestSQLiteMemoryConformance(StorageConformance):
+    @pytest.fixture
+    def storage(self) -> SQLiteStorage:
+        return SQLiteStorage(database=":memory:", gc_interval=0.1)
+
+    @pytest.fixture
+    def other_storage(self) -> SQLiteStorage:
+        return SQLiteStorage(url="sqlite:///:memory:")

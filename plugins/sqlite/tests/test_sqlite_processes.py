@@ -1,0 +1,79 @@
+"""Several worker processes sharing one file: WAL and the busy timeout at work."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from sessionware_sqlite import SQLiteStorage
+
+WRITES = 500
+
+# Each writer waits for "go" on stdin so that both open the fresh file and write at once.
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from sessionware_sqlite import SQLiteStorage
+
+    async def main(path: str, name: str, count: int) -> None:
+        storage = SQLiteStorage(database=path)
+        for i in range(count):
+            key = f"{name}-{i}"
+            await storage.storage_set(key, key.encode(), 600)
+            if await storage.storage_get(key) != key.encode():
+                raise SystemExit(f"{key} not read back")
+        await storage.storage_close()
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    print("done", flush=True)
+    """
+)
+
+
+def _start_writer(path: Path, name: str) -> subprocess.Popen[str]:
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), name, str(WRITES)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline() == "ready\n"
+    return writer
+
+
+async def test_two_processes_write_concurrently_while_a_third_reads(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    writers = [_start_writer(path, name) for name in ("a", "b")]
+    for writer in writers:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+
+    reader = SQLiteStorage(database=path)
+    deadline = time.monotonic() + 60
+    while any(w.poll() is None for w in writers) and time.monotonic() < deadline:
+        for key in (f"{name}-{i}" for name in ("a", "b") for i in range(0, WRITES, 25)):
+            assert await reader.storage_get(key) in (None, key.encode())
+        await asyncio.sleep(0.01)
+
+    for writer in writers:
+        out, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0, err
+        assert out == "done\n"
+        assert "locked" not in err
+
+    keys = [f"{name}-{i}" for name in ("a", "b") for i in range(WRITES)]
+    values = await asyncio.gather(*(reader.storage_get(key) for key in keys))
+    assert values == [key.encode() for key in keys]
+    await reader.storage_close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM sessionware_sessions").fetchone() == (2 * WRITES,)
