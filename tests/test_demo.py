@@ -66,7 +66,10 @@ def test_the_demo_walks_through_login_counter_regenerate_and_logout(demo: str) -
 def test_the_demo_refuses_an_unknown_storage() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "sessionware", "demo", "--storage", "nosuch://x"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "no storage plugin named 'nosuch'" in result.stderr

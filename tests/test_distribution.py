@@ -62,8 +62,18 @@ def test_the_redis_extra_installs_core_memory_and_redis(wheelhouse: Path, tmp_pa
     env_dir = tmp_path / "env"
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
-    run(python, "-m", "pip", "install", "--quiet", "--no-index", "--find-links", wheelhouse,
-        "sessionware[redis]", cwd=tmp_path)
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-index",
+        "--find-links",
+        wheelhouse,
+        "sessionware[redis]",
+        cwd=tmp_path,
+    )
     rows = json.loads(run(env_dir / "bin" / "sessionware", "plugins", "--json", cwd=tmp_path))
     found = {(r["name"], r["distribution"], r["version"]) for r in rows}
     assert found == {

@@ -11,8 +11,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from sessionware import Config, Store
+
 from tests.support.fake_dists import write_distribution
 
 GUIDE = Path(__file__).parent.parent / "docs" / "plugins.md"
@@ -32,9 +32,23 @@ def test_the_guide_plugin_passes_the_conformance_suite(tmp_path: Path) -> None:
         (tmp_path / name).write_text(text)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_memo_storage.py",
-         "-o", "asyncio_mode=strict"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_memo_storage.py",
+            "-o",
+            "asyncio_mode=strict",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     passed = int(re.search(r"(\d+) passed", result.stdout).group(1))  # type: ignore[union-attr]

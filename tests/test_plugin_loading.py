@@ -9,7 +9,6 @@ from typing import Any
 
 import pluggy
 import pytest
-
 import sessionware
 from sessionware import (
     Config,
@@ -19,6 +18,7 @@ from sessionware import (
     Store,
 )
 from sessionware._facade import StorageFacade
+
 from tests.support.fake_dists import write_distribution
 
 hookimpl = sessionware.hookimpl
@@ -63,7 +63,8 @@ def test_unknown_name_lists_installed_and_says_how_to_install() -> None:
         Store(Config(storage="nosuchstore"))
     message = str(caught.value)
     assert "'nosuchstore'" in message
-    assert "installed: " in message and "memory" in message
+    assert "installed: " in message
+    assert "memory" in message
     assert "pip install" in message
 
 
@@ -158,7 +159,8 @@ def test_a_plugin_that_fails_to_import_names_its_distribution(site: Path) -> Non
     with pytest.raises(StorageLoadError) as caught:
         Store(Config(storage="broken"))
     message = str(caught.value)
-    assert "sessionware-broken" in message and "1.2.3" in message
+    assert "sessionware-broken" in message
+    assert "1.2.3" in message
     assert "a_module_that_does_not_exist" in message
     assert isinstance(caught.value.__cause__, ModuleNotFoundError)
     sys.modules.pop("broken_storage", None)
@@ -182,7 +184,11 @@ def test_an_installed_third_party_plugin_is_found_and_given_its_options(site: Pa
         "        self.url, self.flavour = url, flavour\n"
     )
     write_distribution(
-        site, "sessionware-third", "2.0", {"third": "third_storage:Storage"}, {"third_storage": source}
+        site,
+        "sessionware-third",
+        "2.0",
+        {"third": "third_storage:Storage"},
+        {"third_storage": source},
     )
     store = Store(Config(storage="third://somewhere"))
     assert store._storage.backend == "third"
@@ -206,7 +212,8 @@ async def test_plugin_exceptions_become_storage_errors_naming_the_backend() -> N
     with pytest.raises(StorageError) as caught:
         await facade.get("abc")
     assert caught.value.backend == "flaky"
-    assert "flaky" in str(caught.value) and "nobody home" in str(caught.value)
+    assert "flaky" in str(caught.value)
+    assert "nobody home" in str(caught.value)
     assert isinstance(caught.value.__cause__, ConnectionRefusedError)
     with pytest.raises(StorageError, match="too slow"):
         await facade.set("abc", b"x", 1)

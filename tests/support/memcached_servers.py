@@ -12,8 +12,7 @@ from .processes import ServerProcess, free_port, require_binary
 def start_memcached(*extra: str) -> ServerProcess:
     binary = require_binary("memcached", "memcached")
     port = free_port()
-    argv = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-u", "root", "-m", "64",
-            *extra]
+    argv = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-u", "root", "-m", "64", *extra]
     server = ServerProcess("memcached", argv, port)
     server.start()
     return server
