@@ -1,0 +1,363 @@
+"""Shared pieces of the session rule suite: a test app, HTTP helpers and probe storages.
+
+The app answers a small script of session actions posted as JSON, so a test reads as the
+sequence of things a handler did: ``await do(client, ["set", "user", "ann"], ["save"])``.
+Storages are reached only through the five hooks of the contract (`CountingStorage` wraps a
+real backend's plugin object) or through the store's own facade, never a backend's internals.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import httpx
+import sessionware
+from sessionware import Config, Session, SessionMiddleware, Store
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from tests.support.backends import Backend
+
+BASE_URL = "http://testserver"
+COOKIE = "session_id"
+
+
+# -- stores -----------------------------------------------------------------------------
+
+
+def open_store(backend: Backend, **config: Any) -> Store:
+    """A store on `backend`; use it as ``async with open_store(...) as store`` to close it."""
+    return Store(Config(**backend.config_kwargs(), **config))
+
+
+def real_plugin(backend: Backend) -> object:
+    """The backend's own plugin object, built by its entry point as a `Store` would."""
+    (entry_point,) = entry_points(group="sessionware.storage", name=backend.storage)
+    return entry_point.load()(**backend.options)
+
+
+def counting_store(
+    backend: Backend, *, fail_on: Mapping[str, Exception] | None = None, **config: Any
+) -> tuple[Store, CountingStorage]:
+    """A store whose every storage call is recorded on its way to the real `backend`."""
+    storage = CountingStorage(real_plugin(backend), fail_on=fail_on)
+    return Store(Config(storage=storage, **config)), storage
+
+
+class CountingStorage:
+    """A storage plugin that records each call and passes it on (or keeps a dict itself).
+
+    `fail_on` maps an operation ("get", "set", "delete", "reset", "close") to the exception
+    that operation raises, to play a storage that is down or refuses writes.
+    """
+
+    def __init__(
+        self, inner: object | None = None, *, fail_on: Mapping[str, Exception] | None = None
+    ) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", None) or "counting"
+        self.fail_on = dict(fail_on or {})
+        self.calls: list[tuple[Any, ...]] = []
+        self._entries: dict[str, tuple[bytes, float | None]] = {}
+
+    def count(self, operation: str | None = None) -> int:
+        return sum(1 for call in self.calls if operation is None or call[0] == operation)
+
+    def keys_called(self) -> list[str]:
+        return [call[1] for call in self.calls if len(call) > 1]
+
+    def _record(self, *call: Any) -> None:
+        self.calls.append(call)
+        failure = self.fail_on.get(call[0])
+        if failure is not None:
+            raise failure
+
+    @sessionware.hookimpl
+    async def storage_get(self, key: str) -> bytes | None:
+        self._record("get", key)
+        if self.inner is not None:
+            value: bytes | None = await self.inner.storage_get(key=key)  # type: ignore[attr-defined]
+            return value
+        entry = self._entries.get(key)
+        if entry is None or (entry[1] is not None and entry[1] <= time.monotonic()):
+            return None
+        return entry[0]
+
+    @sessionware.hookimpl
+    async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
+        self._record("set", key, expires_in)
+        if self.inner is not None:
+            await self.inner.storage_set(key=key, value=value, expires_in=expires_in)  # type: ignore[attr-defined]
+            return
+        deadline = None if expires_in is None else time.monotonic() + expires_in
+        self._entries[key] = (bytes(value), deadline)
+
+    @sessionware.hookimpl
+    async def storage_delete(self, key: str) -> None:
+        self._record("delete", key)
+        if self.inner is not None:
+            await self.inner.storage_delete(key=key)  # type: ignore[attr-defined]
+        self._entries.pop(key, None)
+
+    @sessionware.hookimpl
+    async def storage_reset(self) -> None:
+        self._record("reset")
+        if self.inner is not None:
+            await self.inner.storage_reset()  # type: ignore[attr-defined]
+        self._entries.clear()
+
+    @sessionware.hookimpl
+    async def storage_close(self) -> None:
+        self._record("close")
+        if self.inner is not None:
+            await self.inner.storage_close()  # type: ignore[attr-defined]
+
+
+# Raw access goes through the store's facade: the same door session code uses.
+
+
+async def raw_put(store: Store, key: str, value: bytes, ttl: float | None = 60) -> None:
+    await store._storage.set(key, value, ttl)
+
+
+async def raw_get(store: Store, key: str) -> bytes | None:
+    return await store._storage.get(key)
+
+
+async def put_record(
+    store: Store,
+    session_id: str,
+    data: dict[str, Any],
+    *,
+    created: float,
+    expiry: float,
+    expires_at: float,
+    ttl: float = 60,
+) -> None:
+    """Store a well-formed record with a chosen history (creation time, remaining life)."""
+    await raw_put(store, session_id, store._codec.encode(data, created, expiry, expires_at), ttl)
+
+
+# -- the app ----------------------------------------------------------------------------
+
+
+def state(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "fresh": session.fresh,
+        "keys": session.keys(),
+        "data": {key: session[key] for key in session},
+        "expiry": session.expiry.total_seconds(),
+    }
+
+
+def _json(payload: Any) -> Response:
+    return Response(json.dumps(payload, default=repr), media_type="application/json")
+
+
+async def run_actions(session: Session, actions: Iterable[Sequence[Any]]) -> list[Any]:
+    """Apply a script of session actions; "state" and "get" steps add to the returned log."""
+    log: list[Any] = []
+    for op, *args in actions:
+        if op == "set":
+            session.set(args[0], args[1])
+        elif op == "set_same":
+            session.set(args[0], session.get(args[0]))
+        elif op == "append":
+            session.get(args[0]).append(args[1])
+        elif op == "delete":
+            session.delete(args[0])
+        elif op == "set_expiry":
+            session.set_expiry(args[0])
+        elif op == "get":
+            log.append(session.get(args[0]))
+        elif op == "state":
+            log.append(state(session))
+        elif op in ("save", "destroy", "regenerate", "reset"):
+            await getattr(session, op)()
+        else:
+            raise AssertionError(f"unknown test action {op!r}")
+    return log
+
+
+def make_app(
+    store: Store, *, auto_save: bool = False, routes: Sequence[BaseRoute] = ()
+) -> SessionMiddleware:
+    """A Starlette app behind `SessionMiddleware`.
+
+    ``GET /untouched`` never asks for the session; ``GET /read`` loads it and answers its
+    state; ``POST /do`` runs the posted actions (see `run_actions`) and answers the final
+    state plus a ``log``; ``/ws`` is a websocket that sends the session's state.
+    """
+
+    async def untouched(request: Request) -> Response:
+        return PlainTextResponse("untouched")
+
+    async def read(request: Request) -> Response:
+        return _json(state(await store.get(request)))
+
+    async def act(request: Request) -> Response:
+        session = await store.get(request)
+        log = await run_actions(session, await request.json())
+        return _json({**state(session), "log": log})
+
+    async def websocket(ws: WebSocket) -> None:
+        await ws.accept()
+        session = await store.get(ws)
+        await ws.send_text(json.dumps(state(session)))
+        await ws.close()
+
+    app = Starlette(
+        routes=[
+            Route("/untouched", untouched),
+            Route("/read", read),
+            Route("/do", act, methods=["POST"]),
+            WebSocketRoute("/ws", websocket),
+            *routes,
+        ]
+    )
+    return SessionMiddleware(app, store=store, auto_save=auto_save)
+
+
+@asynccontextmanager
+async def serve(
+    backend: Backend, *, auto_save: bool = False, **config: Any
+) -> AsyncIterator[tuple[Store, httpx.AsyncClient]]:
+    """A store on `backend`, the test app around it and a client; all closed afterwards."""
+    async with (
+        open_store(backend, **config) as store,
+        client(make_app(store, auto_save=auto_save)) as http,
+    ):
+        yield store, http
+
+
+@asynccontextmanager
+async def serve_counting(
+    backend: Backend,
+    *,
+    auto_save: bool = False,
+    fail_on: Mapping[str, Exception] | None = None,
+    **config: Any,
+) -> AsyncIterator[tuple[Store, CountingStorage, httpx.AsyncClient]]:
+    """Like `serve`, with every storage call of the store counted on its way to `backend`."""
+    store, storage = counting_store(backend, fail_on=fail_on, **config)
+    async with store, client(make_app(store, auto_save=auto_save)) as http:
+        yield store, storage, http
+
+
+# -- HTTP helpers -----------------------------------------------------------------------
+
+
+def client(app: Any, **kwargs: Any) -> httpx.AsyncClient:
+    """An httpx client that calls the ASGI app in process and keeps cookies like a browser."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL, **kwargs)
+
+
+async def do(http: httpx.AsyncClient, *actions: Sequence[Any], **kwargs: Any) -> httpx.Response:
+    response = await http.post("/do", json=[list(action) for action in actions], **kwargs)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def cookie_header(session_id: str, name: str = COOKIE) -> dict[str, str]:
+    return {"cookie": f"{name}={session_id}"}
+
+
+@dataclass
+class SetCookie:
+    """One parsed ``Set-Cookie`` line: attribute names in order, as written."""
+
+    name: str
+    value: str
+    attributes: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def attribute_names(self) -> list[str]:
+        return [name for name, _ in self.attributes]
+
+    def get(self, name: str) -> str | None:
+        for key, value in self.attributes:
+            if key.lower() == name.lower():
+                return value
+        raise KeyError(name)
+
+    def has(self, name: str) -> bool:
+        return any(key.lower() == name.lower() for key, _ in self.attributes)
+
+    @property
+    def max_age(self) -> int:
+        value = self.get("Max-Age")
+        assert value is not None
+        return int(value)
+
+
+def parse_set_cookie(line: str) -> SetCookie:
+    first, *rest = line.split(";")
+    name, _, value = first.strip().partition("=")
+    attributes: list[tuple[str, str | None]] = []
+    for part in rest:
+        key, sep, attr_value = part.strip().partition("=")
+        attributes.append((key, attr_value if sep else None))
+    return SetCookie(name, value, attributes)
+
+
+def set_cookies(response: httpx.Response) -> list[SetCookie]:
+    return [parse_set_cookie(line) for line in response.headers.get_list("set-cookie")]
+
+
+def session_cookie(response: httpx.Response, name: str = COOKIE) -> SetCookie | None:
+    """The one Set-Cookie for the session cookie, or None; two of them fail the test (R11)."""
+    found = [cookie for cookie in set_cookies(response) if cookie.name == name]
+    assert len(found) <= 1, f"more than one Set-Cookie for {name}: {found}"
+    return found[0] if found else None
+
+
+async def raw_http(
+    app: Any,
+    path: str = "/read",
+    *,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    query_string: bytes = b"",
+    method: str = "GET",
+    body: bytes = b"",
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Call the ASGI app with exactly these header bytes (what httpx would refuse to send)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string,
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *headers],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    messages: list[dict[str, Any]] = []
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Any) -> None:
+        messages.append(dict(message))
+
+    await app(scope, receive, send)
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    payload = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return start["status"], list(start.get("headers", [])), payload
