@@ -164,8 +164,14 @@ def _json(payload: Any) -> Response:
     return Response(json.dumps(payload, default=repr), media_type="application/json")
 
 
-async def run_actions(session: Session, actions: Iterable[Sequence[Any]]) -> list[Any]:
-    """Apply a script of session actions; "state" and "get" steps add to the returned log."""
+async def run_actions(
+    store: Store, session: Session, actions: Iterable[Sequence[Any]]
+) -> list[Any]:
+    """Apply a script of session actions; "state", "get" and "stored" add to the log.
+
+    ``["stored", id]`` logs whether storage holds `id` right now (the session's own id when
+    `id` is omitted), as seen through ``store.get_by_id``.
+    """
     log: list[Any] = []
     for op, *args in actions:
         if op == "set":
@@ -182,6 +188,8 @@ async def run_actions(session: Session, actions: Iterable[Sequence[Any]]) -> lis
             log.append(session.get(args[0]))
         elif op == "state":
             log.append(state(session))
+        elif op == "stored":
+            log.append(await store.get_by_id(args[0] if args else session.id) is not None)
         elif op in ("save", "destroy", "regenerate", "reset"):
             await getattr(session, op)()
         else:
@@ -207,7 +215,7 @@ def make_app(
 
     async def act(request: Request) -> Response:
         session = await store.get(request)
-        log = await run_actions(session, await request.json())
+        log = await run_actions(store, session, await request.json())
         return _json({**state(session), "log": log})
 
     async def websocket(ws: WebSocket) -> None:
