@@ -1,1 +1,6 @@
-"""Placeholder until the plugin lands."""
+"""Redis storage for sessionware: one server, Redis Sentinel or Redis Cluster."""
+
+from ._config import RedisConfig
+from ._storage import RedisStorage
+
+__all__ = ["RedisConfig", "RedisStorage"]

@@ -1,0 +1,85 @@
+"""How many commands may be in flight at once, and how long a caller waits for a turn.
+
+redis-py's pools raise MaxConnectionsError at once when every connection is busy. Letting
+no more than `max_connections` commands in at a time means a pool of that size is never
+exhausted: the extra callers wait here, bounded by the timeout, in every mode (one server,
+Sentinel and Cluster alike; a cluster's per-node pools cannot fill up either).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+
+class Gate:
+    """An async context manager that admits `size` holders at once; others queue.
+
+    `prepare`, when given, runs alone before the first holder is let in (and again at the
+    next entry if it failed), while the callers that arrive meanwhile wait for it.
+    """
+
+    __slots__ = ("_prepare", "_preparing", "_semaphore", "_size", "_timeout")
+
+    def __init__(
+        self,
+        size: int,
+        timeout: float,
+        prepare: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self._semaphore = asyncio.Semaphore(size)
+        self._size = size
+        self._timeout = timeout
+        self._prepare = prepare
+        self._preparing: asyncio.Lock | None = None
+
+    async def __aenter__(self) -> None:
+        if self._prepare is not None:
+            await self._run_prepare()
+        semaphore = self._semaphore
+        if not semaphore.locked():
+            await semaphore.acquire()  # a free slot: returns without suspending
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await semaphore.acquire()
+        except TimeoutError:
+            raise TimeoutError(
+                f"redis storage: no free connection within {self._timeout} s "
+                f"(all {self._size} of max_connections busy)"
+            ) from None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._semaphore.release()
+
+    async def _run_prepare(self) -> None:
+        if self._preparing is None:
+            self._preparing = asyncio.Lock()
+        async with self._preparing:
+            prepare = self._prepare
+            if prepare is not None:
+                await prepare()
+                self._prepare = None
+
+
+class Closed:
+    """Stands in for the gate once the storage is closed, so every call says so."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        raise RuntimeError("redis storage is closed")
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
