@@ -62,8 +62,15 @@ async def open_database(config: SQLiteConfig, sql: Statements) -> aiosqlite.Conn
     db = aiosqlite.connect(config.database, timeout=BUSY_TIMEOUT, isolation_level=None)
     # aiosqlite's worker thread is not a daemon: a storage never closed would keep the
     # interpreter from exiting. SQLite itself is crash-safe, so a daemon thread loses nothing.
+    # (`_thread` is aiosqlite's own attribute; it offers no public switch for this.)
     db._thread.daemon = True
-    await db
+    try:
+        await db
+    except BaseException:
+        # aiosqlite stops its thread itself here and answers on this loop: wait for that,
+        # or the thread would die noisily answering a loop that is closed by then.
+        await asyncio.to_thread(db._thread.join, BUSY_TIMEOUT)
+        raise
     try:
         deadline = time.monotonic() + BUSY_TIMEOUT
         while True:
@@ -93,3 +100,24 @@ async def _prepare(db: aiosqlite.Connection, config: SQLiteConfig, sql: Statemen
         await db.execute_fetchall("PRAGMA synchronous = NORMAL")
     await db.execute_fetchall(sql.create_table)
     await db.execute_fetchall(sql.create_index)
+
+
+def is_alive(db: aiosqlite.Connection) -> bool:
+    """Whether the worker thread still runs: it ends for good when it answers a call made on
+    an event loop that was closed meanwhile, and a call queued to it then never returns."""
+    return db._thread.is_alive()
+
+
+async def close_database(db: aiosqlite.Connection) -> None:
+    """Close `db` on its worker thread, waiting on the running loop, and never for ever.
+
+    Unlike `Connection.close`, this neither needs the loop the connection was used on nor
+    hangs on a worker thread that has already ended.
+    """
+    if not is_alive(db):
+        return
+    stopped = db.stop()
+    if stopped is not None:
+        await asyncio.wait([stopped], timeout=BUSY_TIMEOUT)
+        if stopped.done():
+            stopped.result()

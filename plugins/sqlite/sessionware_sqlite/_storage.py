@@ -14,7 +14,7 @@ import aiosqlite
 import pluggy
 
 from ._config import SQLiteConfig
-from ._schema import SWEEP_BATCH, Statements, open_database
+from ._schema import SWEEP_BATCH, Statements, close_database, is_alive, open_database
 
 hookimpl = pluggy.HookimplMarker("sessionware")
 
@@ -96,17 +96,13 @@ class SQLiteStorage:
         """Stop the sweep and close the connection; a later call opens a new one."""
         db, self._db = self._db, None
         sweeper, self._sweeper = self._sweeper, None
-        running = _running_loop()
+        running = asyncio.get_running_loop()
         if sweeper is not None and not sweeper.done() and sweeper.get_loop() is running:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
-        if db is None:
-            return
-        if self._loop is running:
-            await db.close()
-        else:
-            db.stop()
+        if db is not None:
+            await close_database(db)
 
     async def sweep(self) -> int:
         """Delete every expired row now; returns how many went. Rows without expiry stay."""
@@ -124,7 +120,12 @@ class SQLiteStorage:
         """The open connection for the running loop, opening it once however many tasks ask."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            self._move_to(loop)
+            stale = self._move_to(loop)
+            if stale is not None:
+                try:
+                    await close_database(stale)
+                except Exception:
+                    log.warning("sqlite storage: closing the old connection of %r failed", self)
         assert self._lock is not None
         async with self._lock:
             db = self._db
@@ -137,7 +138,8 @@ class SQLiteStorage:
                 )
             return db
 
-    def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _move_to(self, loop: asyncio.AbstractEventLoop) -> aiosqlite.Connection | None:
+        """Rebind to `loop`; returns the old connection when it is to be closed."""
         old = self._loop
         if old is not None and old.is_running() and not old.is_closed():
             raise RuntimeError(
@@ -149,11 +151,19 @@ class SQLiteStorage:
         # The old sweeper notices it is no longer current and ends if its loop ever resumes.
         self._sweeper = None
         db = self._db
-        if db is not None and not self.config.in_memory:
-            # The old connection's worker thread may still answer to the old loop; a file
-            # can simply be opened again, so nothing here depends on that thread.
-            self._db = None
-            db.stop()
+        if db is None:
+            return None
+        if self.config.in_memory and is_alive(db):
+            return None  # the data lives in this connection: keep it
+        if self.config.in_memory:
+            log.warning(
+                "sqlite storage: the in-memory database of %r was lost with its event loop; "
+                "starting an empty one",
+                self,
+            )
+        # A file is simply opened again, so nothing depends on the old worker thread.
+        self._db = None
+        return db
 
     async def _open(self) -> aiosqlite.Connection:
         try:
@@ -183,10 +193,3 @@ class SQLiteStorage:
                 raise
             except Exception:
                 log.warning("sqlite storage: sweeping %r failed", self, exc_info=True)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None

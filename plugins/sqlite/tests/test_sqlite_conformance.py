@@ -6,6 +6,9 @@ import pytest
 from sessionware.testing import StorageConformance
 from sessionware_sqlite import SQLiteStorage
 
+# aiosqlite's worker thread dies noisily when it answers a closed loop; make that a failure.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 
 class TestSQLiteFileConformance(StorageConformance):
     @pytest.fixture

@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 from sessionware_sqlite import SQLiteStorage
 
+# aiosqlite's worker thread dies noisily when it answers a closed loop; make that a failure.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 
 def test_defaults() -> None:
     storage = SQLiteStorage()

@@ -10,7 +10,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from sessionware_sqlite import SQLiteStorage
+
+# aiosqlite's worker thread dies noisily when it answers a closed loop; make that a failure.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 WRITES = 500
 
@@ -77,3 +81,22 @@ async def test_two_processes_write_concurrently_while_a_third_reads(tmp_path: Pa
     await reader.storage_close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM sessionware_sessions").fetchone() == (2 * WRITES,)
+
+
+def test_a_storage_never_closed_does_not_keep_the_process_alive(tmp_path: Path) -> None:
+    path = tmp_path / "unclosed.sqlite3"
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from sessionware_sqlite import SQLiteStorage
+
+        storage = SQLiteStorage(database=sys.argv[1])
+        asyncio.run(storage.storage_set("k", b"v", None))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM sessionware_sessions").fetchone() == (b"v",)
