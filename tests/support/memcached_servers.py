@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -26,3 +27,27 @@ def memcached_server() -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def memcached_pair() -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two memcached processes of this test's own, free to be stopped, paused or flushed."""
+    first = start_memcached()
+    try:
+        second = start_memcached()
+    except BaseException:
+        first.stop()
+        raise
+    try:
+        yield first, second
+    finally:
+        stop_all(first, second)
+
+
+def stop_all(*servers: ServerProcess) -> None:
+    """Stop servers side by side: memcached takes up to a second to notice SIGTERM."""
+    threads = [threading.Thread(target=server.stop) for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

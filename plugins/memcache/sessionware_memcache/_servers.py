@@ -1,0 +1,160 @@
+"""The memcached servers: a connection pool each, a down mark each, and the key -> server map.
+
+Everything here blocks, and runs only in the storage's worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pymemcache.client.base import PooledClient  # type: ignore[import-untyped]
+from pymemcache.client.rendezvous import RendezvousHash  # type: ignore[import-untyped]
+from pymemcache.exceptions import MemcacheUnexpectedCloseError  # type: ignore[import-untyped]
+
+from ._config import Address, MemcacheConfig
+
+T = TypeVar("T")
+
+logger = logging.getLogger("sessionware.memcache")
+
+#: The server closed a pooled connection (it restarted, or dropped an idle client): the call
+#: never reached a live server, so it is safe to send again on another connection.
+_DROPPED = (
+    MemcacheUnexpectedCloseError,
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+)
+
+
+class ServerDownError(ConnectionError):
+    """A memcached server failed to connect or answer in time, and is not asked again yet."""
+
+
+class Server:
+    """One memcached: a pymemcache `PooledClient` and a short-lived "down" mark.
+
+    A refused connection or a timeout marks the server down for `dead_timeout` seconds:
+    calls for its keys then fail at once instead of each waiting for the timeout, and the
+    other servers keep their keys (nothing is moved to them). When the mark runs out, one
+    call tries the server again; its success clears the mark.
+    """
+
+    __slots__ = ("_dead_timeout", "_down_until", "_retries", "_why", "address", "pool")
+
+    def __init__(self, address: Address, config: MemcacheConfig) -> None:
+        host, port = address
+        self.address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.pool: Any = PooledClient(
+            address,
+            connect_timeout=config.connect_timeout,
+            timeout=config.timeout,
+            no_delay=True,
+            max_pool_size=config.max_pool_size,
+            default_noreply=False,
+            allow_unicode_keys=False,
+        )
+        self._dead_timeout = config.dead_timeout
+        self._retries = config.max_pool_size
+        self._down_until = 0.0
+        self._why = ""
+
+    def call(self, operation: Callable[..., T], *args: Any) -> T:
+        """Run `operation(*args)` (a method of `pool`), honouring and updating the mark."""
+        if self._down_until:
+            self._admit()
+        for _ in range(self._retries):
+            try:
+                result = operation(*args)
+            except _DROPPED:
+                continue
+            except OSError as exc:
+                self._mark_down(exc)
+                raise
+            if self._down_until:
+                self._mark_up()
+            return result
+        try:
+            return operation(*args)
+        except OSError as exc:
+            self._mark_down(exc)
+            raise
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def _admit(self) -> None:
+        now = time.monotonic()
+        left = self._down_until - now
+        if left > 0:
+            raise ServerDownError(
+                f"memcached {self.address} is marked down ({self._why}); "
+                f"it is tried again in {left:.2f}s"
+            )
+        # This call is the one that tries the server again; others still fail at once.
+        self._down_until = now + self._dead_timeout
+
+    def _mark_down(self, exc: OSError) -> None:
+        if not self._dead_timeout:
+            return
+        if not self._down_until:
+            logger.warning(
+                "memcached %s marked down for %.2fs: %s: %s",
+                self.address,
+                self._dead_timeout,
+                type(exc).__name__,
+                exc,
+            )
+        self._why = f"{type(exc).__name__}: {exc}"
+        self._down_until = time.monotonic() + self._dead_timeout
+
+    def _mark_up(self) -> None:
+        self._down_until = 0.0
+        logger.info("memcached %s answers again", self.address)
+
+
+class Servers:
+    """Every configured server, and which one holds a key.
+
+    Several servers share the keys by rendezvous hashing (pymemcache's `RendezvousHash`,
+    the hash its `HashClient` uses) over their "host:port" names. The map never changes
+    while the storage lives: a down server's keys fail; they do not move.
+    """
+
+    __slots__ = ("_by_name", "_hash", "all")
+
+    def __init__(self, config: MemcacheConfig) -> None:
+        self.all = tuple(Server(address, config) for address in config.servers)
+        self._by_name = {server.address: server for server in self.all}
+        self._hash: Any = (
+            RendezvousHash(nodes=[server.address for server in self.all])
+            if len(self.all) > 1
+            else None
+        )
+
+    def for_key(self, key: str) -> Server:
+        if self._hash is None:
+            return self.all[0]
+        server: Server = self._by_name[self._hash.get_node(key)]
+        return server
+
+    def get(self, key: str) -> bytes | None:
+        server = self.for_key(key)
+        value: bytes | None = server.call(server.pool.get, key)
+        return value
+
+    def set(self, key: str, value: bytes, expire: int) -> bool:
+        server = self.for_key(key)
+        stored: bool = server.call(server.pool.set, key, value, expire)
+        return stored
+
+    def delete(self, key: str) -> None:
+        server = self.for_key(key)
+        server.call(server.pool.delete, key)
+
+    def close(self) -> None:
+        for server in self.all:
+            server.close()

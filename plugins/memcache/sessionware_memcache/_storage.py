@@ -1,0 +1,154 @@
+"""The five storage hooks over pymemcache, every blocking call in the storage's own threads."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pluggy
+from pymemcache.exceptions import MemcacheServerError  # type: ignore[import-untyped]
+
+from ._config import MemcacheConfig
+from ._servers import Server, Servers
+from ._wire import KeyMapper, wire_expiry
+
+hookimpl = pluggy.HookimplMarker("sessionware")
+
+T = TypeVar("T")
+
+
+class MemcacheStorage:
+    """Sessions in one or several memcached servers, through pymemcache.
+
+    pymemcache blocks, so each call runs in a thread pool owned by this storage, as large
+    as the connection pool: the event loop never waits on a socket, and a call that finds
+    every connection busy waits for one, at most `timeout` seconds.
+    """
+
+    name = "memcache"
+
+    def __init__(
+        self,
+        *,
+        servers: str | list[str] | tuple[str, ...] | None = None,
+        key_prefix: str | None = None,
+        connect_timeout: float | None = None,
+        timeout: float | None = None,
+        max_pool_size: int | None = None,
+        dead_timeout: float | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.config = MemcacheConfig.from_options(
+            url=url,
+            servers=servers,
+            key_prefix=key_prefix,
+            connect_timeout=connect_timeout,
+            timeout=timeout,
+            max_pool_size=max_pool_size,
+            dead_timeout=dead_timeout,
+        )
+        self._servers = Servers(self.config)
+        self._key = KeyMapper(self.config.key_prefix)
+        self._workers = self.config.max_pool_size
+        self._executor: ThreadPoolExecutor | None = None
+        self._in_flight = 0
+        self._closed = False
+
+    @hookimpl
+    async def storage_get(self, key: str) -> bytes | None:
+        return await self._run(self._servers.get, self._key(key))
+
+    @hookimpl
+    async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
+        # bytes(...) copies a mutable buffer, which pymemcache would otherwise send as its repr.
+        data = value if type(value) is bytes else bytes(value)
+        expire = wire_expiry(expires_in, time.time())
+        try:
+            stored = await self._run(self._servers.set, self._key(key), data, expire)
+        except MemcacheServerError as exc:
+            if "too large" in str(exc):
+                raise ValueError(
+                    f"memcache storage: the value ({len(data)} bytes) is too large for "
+                    f"memcached's item size limit (server said: object too large for cache; "
+                    f"the limit is memcached's -I option, 1 MiB by default)"
+                ) from exc
+            raise
+        if not stored:
+            raise RuntimeError("memcache storage: memcached answered NOT_STORED to a set")
+
+    @hookimpl
+    async def storage_delete(self, key: str) -> None:
+        await self._run(self._servers.delete, self._key(key))
+
+    @hookimpl
+    async def storage_reset(self) -> None:
+        """flush_all on every server: this empties the servers, not only this key prefix."""
+        results = await asyncio.gather(
+            *(self._run(_flush, server) for server in self._servers.all),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    @hookimpl
+    async def storage_close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            # Waits for calls still running (each bounded by the timeouts), off the loop.
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        self._servers.close()
+
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        executor = self._executor or self._start()
+        future = asyncio.get_running_loop().run_in_executor(executor, call, *args)
+        self._in_flight += 1
+        try:
+            if self._in_flight <= self._workers:
+                return await future
+            return await self._queued(future)
+        finally:
+            self._in_flight -= 1
+
+    async def _queued(self, future: asyncio.Future[T]) -> T:
+        """Every worker is busy: wait for one, but no longer than `timeout`."""
+        timer = future.get_loop().call_later(self.config.timeout, _give_up, future)
+        try:
+            return await future
+        except asyncio.CancelledError as exc:
+            if exc.args != (_GAVE_UP,):
+                raise
+        finally:
+            timer.cancel()
+        raise TimeoutError(
+            f"memcache storage: no answer within {self.config.timeout}s while all "
+            f"{self._workers} connections (max_pool_size) were busy"
+        )
+
+    def _start(self) -> ThreadPoolExecutor:
+        if self._closed:
+            raise RuntimeError("memcache storage is closed")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._workers, thread_name_prefix="sessionware-memcache"
+        )
+        return self._executor
+
+
+_GAVE_UP = "sessionware-memcache: no connection came free in time"
+
+
+def _give_up(future: asyncio.Future[Any]) -> None:
+    """Cancel a call still queued (the worker then skips it) so its caller stops waiting."""
+    if not future.done():
+        future.cancel(_GAVE_UP)
+
+
+def _flush(server: Server) -> None:
+    if not server.call(server.pool.flush_all, 0):
+        raise RuntimeError(f"memcache storage: memcached {server.address} refused flush_all")
