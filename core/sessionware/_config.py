@@ -37,7 +37,12 @@ def _seconds(value: object, field_name: str) -> timedelta:
         raise TypeError(
             f"Config.{field_name} must be a timedelta or seconds, got {type(value).__name__}"
         )
-    return timedelta(seconds=value)
+    try:
+        return timedelta(seconds=value)
+    except (OverflowError, ValueError):  # infinity, NaN, or beyond what a timedelta holds
+        raise ValueError(
+            f"Config.{field_name} must be a finite number of seconds, got {value!r}"
+        ) from None
 
 
 def parse_key_lookup(key_lookup: str) -> tuple[tuple[Source, str], ...]:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 # Renewing an entry is worth a write only when it gains at least this much lifetime.
 _MIN_RENEWAL_GAIN = 1.0
+# The longest expiry `Session.expiry` can still report as a timedelta.
+_LONGEST: Final = timedelta.max.total_seconds()
 
 # Setting the very object a key already holds counts as a change unless it cannot mutate:
 # that is how an app says "I changed the list in place" (R19).
@@ -114,8 +116,8 @@ class Session:
             seconds = float(expiry)
         else:
             raise TypeError(f"set_expiry takes a timedelta or seconds, got {type(expiry).__name__}")
-        if not seconds > 0:
-            raise ValueError(f"set_expiry needs a positive duration, got {expiry!r}")
+        if not 0 < seconds <= _LONGEST:  # also refuses NaN and infinity
+            raise ValueError(f"set_expiry needs a positive, finite duration, got {expiry!r}")
         self._expiry = seconds
         self._changed = True
 
