@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import math
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -26,6 +27,7 @@ _DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _REGISTERED = 6, 7, 8, 9, 
 
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 _SCALARS: Final = frozenset({str, float, bool, type(None), bytes})
+_LONGEST: Final = dt.timedelta.max.total_seconds()
 
 Encode = Callable[[Any], Any]
 Decode = Callable[[Any], Any]
@@ -120,7 +122,7 @@ class SessionCodec:
             raise TypeError(
                 f"register_type({cls.__qualname__}): encode and decode must be callable"
             )
-        if cls in self._converters:
+        if cls in self._converters or cls in _SCALARS:
             raise TypeError(f"{cls.__qualname__} is stored natively and cannot be registered")
         entry = _Registered(_type_name(cls), encode, decode)
         self._by_type[cls] = entry
@@ -149,7 +151,11 @@ class SessionCodec:
             or not all(type(x) in (int, float) for x in record[1:4])
         ):
             raise DecodeError("not a session record of format version 1")
-        return Record(record[4], float(record[1]), float(record[2]), float(record[3]))
+        created, expiry, expires_at = (float(x) for x in record[1:4])
+        # Times no save could have written would break the session later (NaN, infinite).
+        if not (math.isfinite(created) and math.isfinite(expires_at) and 0 < expiry < _LONGEST):
+            raise DecodeError("a session record with impossible times")
+        return Record(record[4], created, expiry, expires_at)
 
     # -- encoding -------------------------------------------------------------------------
 
