@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -10,11 +9,6 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from tests.support.redis_servers import RedisServer, start_redis
-
-
-def unique_prefix() -> str:
-    """A key prefix no other test uses, so tests can share a server."""
-    return f"t{uuid.uuid4().hex[:12]}:"
 
 
 @pytest.fixture

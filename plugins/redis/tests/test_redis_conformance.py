@@ -12,7 +12,7 @@ from sessionware_redis import RedisStorage
 
 from tests.support.redis_servers import RedisCluster, RedisSentinel, RedisServer
 
-from .conftest import unique_prefix
+from .support import unique_prefix
 
 
 class TestRedisConformance(StorageConformance):

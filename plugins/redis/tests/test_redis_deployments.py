@@ -16,7 +16,7 @@ from sessionware_redis._storage import match_pattern
 from tests.support.redis_servers import RedisCluster as ClusterServers
 from tests.support.redis_servers import RedisSentinel
 
-from .conftest import unique_prefix
+from .support import unique_prefix
 
 DEADLINE = 30.0
 

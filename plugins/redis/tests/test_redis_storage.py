@@ -13,7 +13,7 @@ from sessionware_redis import RedisStorage
 
 from tests.support.redis_servers import RedisServer
 
-from .conftest import unique_prefix
+from .support import unique_prefix
 
 
 @pytest_asyncio.fixture
