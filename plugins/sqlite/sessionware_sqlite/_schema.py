@@ -86,7 +86,7 @@ async def open_database(config: SQLiteConfig, sql: Statements) -> aiosqlite.Conn
                     raise
                 await asyncio.sleep(0.01)
     except BaseException:
-        await db.close()
+        await close_database(db)
         raise
 
 

@@ -173,7 +173,11 @@ class SQLiteStorage:
                 f"cannot open sqlite database {self.config.database!r}: {exc}"
             ) from exc
         if self.config.reset_on_start and not self._started:
-            await db.execute_fetchall(self._sql.reset)
+            try:
+                await db.execute_fetchall(self._sql.reset)
+            except BaseException:
+                await close_database(db)
+                raise
         self._started = True
         return db
 
