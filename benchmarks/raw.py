@@ -1,0 +1,134 @@
+"""Raw client round trips: one read and one write, done the way a plugin must do them.
+
+These are the floor under the counter scenario: a session layer cannot load and save for
+less than its client's GET + SET.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .driver import CheckFailed
+
+# About the size of an encoded counter session, so the bytes on the wire are alike.
+PAYLOAD = b"\x94\xcb" + b"\x41\xda" * 16 + b"counter-session-payload"
+TTL = 24 * 3600
+
+
+class _RawPair:
+    """One key read then written, `count` times; `check` proves the read saw the write."""
+
+    width = 1
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.last: Any = None
+
+    async def pair(self) -> None:
+        raise NotImplementedError
+
+    async def run(self, count: int) -> None:
+        pair = self.pair
+        for _ in range(count):
+            await pair()
+
+    def check(self) -> None:
+        if self.last != PAYLOAD:
+            raise CheckFailed(f"{self.name}: read {self.last!r} back, not what was written")
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisPair(_RawPair):
+    """redis.asyncio GET, then SET with a PX expiry: the redis plugin's load and save."""
+
+    def __init__(self, url: str) -> None:
+        from redis.asyncio import Redis
+
+        super().__init__("raw redis GET + SET")
+        self._client = Redis.from_url(url)
+        self._key = "bench-raw:pair"
+
+    async def pair(self) -> None:
+        client = self._client
+        self.last = await client.get(self._key)
+        await client.set(self._key, PAYLOAD, px=TTL * 1000)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+class MemcachePair(_RawPair):
+    """pymemcache get + set, each in a worker thread: blocking calls never run on the loop."""
+
+    def __init__(self, address: str) -> None:
+        from pymemcache.client.base import PooledClient  # type: ignore[import-untyped]
+
+        super().__init__("raw memcache get + set (threads)")
+        host, port = address.rsplit(":", 1)
+        self._client = PooledClient(
+            (host, int(port)), connect_timeout=2.0, timeout=2.0, max_pool_size=10
+        )
+        self._executor = ThreadPoolExecutor(max_workers=10, thread_name_prefix="bench-memcache")
+        self._key = "bench-raw:pair"
+
+    async def pair(self) -> None:
+        loop = asyncio.get_running_loop()
+        client, executor, key = self._client, self._executor, self._key
+        self.last = await loop.run_in_executor(executor, client.get, key)
+        stored = await loop.run_in_executor(executor, _set, client, key)
+        if not stored:
+            raise CheckFailed("memcached refused a set")
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self._client.close()
+
+
+def _set(client: Any, key: str) -> bool:
+    return bool(client.set(key, PAYLOAD, expire=TTL, noreply=False))
+
+
+class SqlitePair(_RawPair):
+    """aiosqlite SELECT + upsert on a WAL file in autocommit: each write its own commit."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("raw sqlite select + upsert")
+        self._path = path
+        self._db: Any = None
+
+    async def open(self) -> None:
+        import aiosqlite
+
+        db = await aiosqlite.connect(self._path, isolation_level=None)
+        await db.execute_fetchall("PRAGMA journal_mode = WAL")
+        await db.execute_fetchall("PRAGMA synchronous = NORMAL")
+        await db.execute_fetchall(
+            "CREATE TABLE IF NOT EXISTS pairs (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL, "
+            "expiry INTEGER)"
+        )
+        await db.execute_fetchall("CREATE INDEX IF NOT EXISTS pairs_expiry ON pairs (expiry)")
+        self._db = db
+
+    async def pair(self) -> None:
+        db = self._db
+        now = int(time.time() * 1000)
+        rows = await db.execute_fetchall(
+            "SELECT value FROM pairs WHERE key = ? AND (expiry IS NULL OR expiry > ?)",
+            ("pair", now),
+        )
+        self.last = next((bytes(value) for (value,) in rows), None)
+        await db.execute_fetchall(
+            "INSERT INTO pairs (key, value, expiry) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expiry = excluded.expiry",
+            ("pair", PAYLOAD, now + TTL * 1000),
+        )
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
