@@ -55,7 +55,6 @@ class Server:
             no_delay=True,
             max_pool_size=config.max_pool_size,
             default_noreply=False,
-            allow_unicode_keys=False,
         )
         self._dead_timeout = config.dead_timeout
         self._retries = config.max_pool_size

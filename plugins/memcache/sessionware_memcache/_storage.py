@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -33,7 +33,7 @@ class MemcacheStorage:
     def __init__(
         self,
         *,
-        servers: str | list[str] | tuple[str, ...] | None = None,
+        servers: str | Sequence[str | tuple[str, int]] | None = None,
         key_prefix: str | None = None,
         connect_timeout: float | None = None,
         timeout: float | None = None,
@@ -101,8 +101,8 @@ class MemcacheStorage:
         self._closed = True
         executor, self._executor = self._executor, None
         if executor is not None:
-            # Waits for calls still running (each bounded by the timeouts), off the loop.
-            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+            # Lets the calls already queued finish (each bounded by the timeouts), off the loop.
+            await asyncio.to_thread(executor.shutdown, wait=True)
         self._servers.close()
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:

@@ -72,10 +72,11 @@ async def test_with_every_connection_busy_a_call_waits_at_most_the_timeout(
     memcached_pair: tuple[ServerProcess, ServerProcess],
 ) -> None:
     server = memcached_pair[0]
-    backend = StorageFacade(
-        MemcacheStorage(servers=server.address, timeout=TIMEOUT, max_pool_size=1),
-        "memcache",
+    # No down mark, so the queued call can only end by giving up its wait for the connection.
+    storage = MemcacheStorage(
+        servers=server.address, timeout=TIMEOUT, max_pool_size=1, dead_timeout=0
     )
+    backend = StorageFacade(storage, "memcache")
     await backend.set("k", b"v", 60)
     server.pause()
     try:
