@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -81,7 +82,7 @@ def _address(text: str) -> Address:
 
 
 def _sentinels(value: object) -> tuple[Address, ...]:
-    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
         raise _type_error("sentinels", "a list of 'host:port' strings or (host, port) pairs", value)
     if not value:
         raise _fail("sentinels must name at least one sentinel")
@@ -89,7 +90,7 @@ def _sentinels(value: object) -> tuple[Address, ...]:
     for item in value:
         if isinstance(item, str):
             addresses.append(_address(item))
-        elif isinstance(item, list | tuple) and len(item) == 2:
+        elif isinstance(item, Sequence) and not isinstance(item, str | bytes) and len(item) == 2:
             host = _text("a sentinel's host", item[0])
             if not host:
                 raise _fail("a sentinel's host must not be empty")

@@ -92,8 +92,8 @@ def _sentinel_master(config: RedisConfig) -> tuple[Client, tuple[Any, ...]]:
 def gate(config: RedisConfig, client: Client) -> Gate:
     """Our own client waits by our options; a client given to us by its own pool's limits.
 
-    A cluster client first discovers the topology on its own: redis-py lets the commands
-    that arrive while it does so share connections it is still opening, and some fail.
+    A cluster client first discovers the topology with nothing else running: with commands
+    arriving meanwhile, redis-py (8.1) sometimes closes a connection under one of them.
     """
     prepare = client.initialize if isinstance(client, RedisCluster) else None
     if config.client is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Sequence
@@ -128,8 +129,9 @@ class RedisStorage:
             return
         self._gate = Closed()
         owned, self._owned = self._owned, ()
-        for resource in owned:
-            await resource.aclose()
+        async with contextlib.AsyncExitStack() as closing:  # one failing still closes the rest
+            for resource in owned:
+                closing.push_async_callback(resource.aclose)
 
     async def _reset_server(self, client: Redis, pattern: str) -> None:
         cursor = 0

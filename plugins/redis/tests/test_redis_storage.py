@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 from sessionware._facade import StorageFacade
 from sessionware_redis import RedisStorage
 
@@ -122,6 +122,23 @@ async def test_a_given_client_is_never_closed(redis_server: RedisServer) -> None
         await backend.close()
         assert await client.ping()
         assert len(client.connection_pool._available_connections) == 1
+    finally:
+        await client.aclose()
+
+
+async def test_a_given_client_with_a_small_pool_makes_callers_wait(
+    redis_server: RedisServer,
+) -> None:
+    client = Redis.from_pool(ConnectionPool.from_url(redis_server.url, max_connections=3))
+    try:
+        backend = StorageFacade(RedisStorage(client=client, key_prefix=unique_prefix()), "redis")
+        keys = [f"k{index}" for index in range(300)]
+        await asyncio.gather(*(backend.set(key, key.encode(), 60) for key in keys))
+        assert await asyncio.gather(*(backend.get(key) for key in keys)) == [
+            key.encode() for key in keys
+        ]
+        await backend.reset()
+        await backend.close()
     finally:
         await client.aclose()
 
