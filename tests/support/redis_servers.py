@@ -65,7 +65,7 @@ def redis_server() -> Iterator[RedisServer]:
         server.stop()
 
 
-class RedisCluster:
+class RedisClusterServers:
     """Three cluster-enabled redis-servers joined into one cluster, no replicas."""
 
     def __init__(self, nodes: list[RedisServer]) -> None:
@@ -104,12 +104,12 @@ def _require_redis_7(binary: str) -> None:
         pytest.skip(reason)
 
 
-def start_redis_cluster(masters: int = CLUSTER_MASTERS) -> RedisCluster:
+def start_redis_cluster(masters: int = CLUSTER_MASTERS) -> RedisClusterServers:
     binary = require_binary("redis-server", "redis-server")
     cli = require_binary("redis-cli", "redis-tools")
     _require_redis_7(binary)
     nodes: list[RedisServer] = []
-    cluster = RedisCluster(nodes)
+    cluster = RedisClusterServers(nodes)
     try:
         for _ in range(masters):
             port = free_port()
@@ -148,7 +148,7 @@ def start_redis_cluster(masters: int = CLUSTER_MASTERS) -> RedisCluster:
 
 
 @pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[RedisCluster]:
+def redis_cluster() -> Iterator[RedisClusterServers]:
     """A real three-master Redis Cluster; `.url`/`.host`/`.port` name a startup node."""
     cluster = start_redis_cluster()
     try:

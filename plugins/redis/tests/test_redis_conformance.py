@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from sessionware.testing import StorageConformance
 from sessionware_redis import RedisStorage
 
-from tests.support.redis_servers import RedisCluster, RedisSentinel, RedisServer
+from tests.support.redis_servers import RedisClusterServers, RedisSentinel, RedisServer
 
 from .support import unique_prefix
 
@@ -59,11 +59,11 @@ class TestRedisGivenClientConformance(StorageConformance):
 
 class TestRedisClusterConformance(StorageConformance):
     @pytest.fixture
-    def storage(self, redis_cluster: RedisCluster) -> RedisStorage:
+    def storage(self, redis_cluster: RedisClusterServers) -> RedisStorage:
         return RedisStorage(url=redis_cluster.url, cluster=True, key_prefix=unique_prefix())
 
     @pytest.fixture
-    def other_storage(self, redis_cluster: RedisCluster) -> RedisStorage:
+    def other_storage(self, redis_cluster: RedisClusterServers) -> RedisStorage:
         return RedisStorage(
             host=redis_cluster.host,
             port=redis_cluster.port,

@@ -13,8 +13,7 @@ from sessionware._facade import StorageFacade
 from sessionware_redis import RedisStorage
 from sessionware_redis._storage import match_pattern
 
-from tests.support.redis_servers import RedisCluster as ClusterServers
-from tests.support.redis_servers import RedisSentinel
+from tests.support.redis_servers import RedisClusterServers, RedisSentinel
 
 from .support import unique_prefix
 
@@ -22,7 +21,7 @@ DEADLINE = 30.0
 
 
 @pytest_asyncio.fixture
-async def masters(redis_cluster: ClusterServers) -> AsyncIterator[list[Redis]]:
+async def masters(redis_cluster: RedisClusterServers) -> AsyncIterator[list[Redis]]:
     """A plain client of each master, to see what each one holds."""
     clients = [Redis(host=node.host, port=node.port) for node in redis_cluster.nodes]
     try:
@@ -37,7 +36,7 @@ async def keys_on(master: Redis, prefix: str) -> list[bytes]:
 
 
 async def test_cluster_reset_empties_the_prefix_on_every_master(
-    redis_cluster: ClusterServers, masters: list[Redis]
+    redis_cluster: RedisClusterServers, masters: list[Redis]
 ) -> None:
     mine, theirs = unique_prefix(), unique_prefix()
     backend = StorageFacade(RedisStorage(url=redis_cluster.url, cluster=True, key_prefix=mine), "r")
@@ -59,7 +58,7 @@ async def test_cluster_reset_empties_the_prefix_on_every_master(
 
 
 async def test_cluster_waits_for_connections_instead_of_failing(
-    redis_cluster: ClusterServers,
+    redis_cluster: RedisClusterServers,
 ) -> None:
     storage = RedisStorage(
         host=redis_cluster.host, port=redis_cluster.port, cluster=True, max_connections=5
@@ -77,7 +76,7 @@ async def test_cluster_waits_for_connections_instead_of_failing(
 
 
 async def test_cluster_connections_killed_on_every_master(
-    redis_cluster: ClusterServers, masters: list[Redis]
+    redis_cluster: RedisClusterServers, masters: list[Redis]
 ) -> None:
     backend = StorageFacade(
         RedisStorage(url=redis_cluster.url, cluster=True, key_prefix=unique_prefix()), "redis"
@@ -98,7 +97,7 @@ async def test_cluster_connections_killed_on_every_master(
 
 
 async def test_a_given_cluster_client_is_reset_on_every_master_and_left_open(
-    redis_cluster: ClusterServers, masters: list[Redis]
+    redis_cluster: RedisClusterServers, masters: list[Redis]
 ) -> None:
     client = RedisCluster(host=redis_cluster.host, port=redis_cluster.port)
     prefix = unique_prefix()
