@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import signal
@@ -15,6 +17,14 @@ from pathlib import Path
 import pytest
 
 HOST = "127.0.0.1"
+
+
+@functools.cache
+def _scratch_root() -> Path:
+    """One folder per test run for server files, removed when the run ends."""
+    root = Path(tempfile.mkdtemp(prefix="sessionware-servers-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
 
 
 def free_port() -> int:
@@ -69,7 +79,7 @@ class ServerProcess:
         self.argv = list(argv)
         self.host = HOST
         self.port = port
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"sessionware-{name}-"))
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_scratch_root()))
         self.log_path = self.workdir / f"{name}-{port}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
