@@ -151,7 +151,10 @@ class SessionCodec:
             or not all(type(x) in (int, float) for x in record[1:4])
         ):
             raise DecodeError("not a session record of format version 1")
-        created, expiry, expires_at = (float(x) for x in record[1:4])
+        try:
+            created, expiry, expires_at = (float(x) for x in record[1:4])
+        except OverflowError:  # an extension-coded int beyond any float
+            raise DecodeError("a session record with impossible times") from None
         # Times no save could have written would break the session later (NaN, infinite).
         if not (math.isfinite(created) and math.isfinite(expires_at) and 0 < expiry < _LONGEST):
             raise DecodeError("a session record with impossible times")
