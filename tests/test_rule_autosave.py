@@ -262,6 +262,21 @@ async def test_r19_destroy_is_never_undone(storage_backend: Backend) -> None:
         assert await store.get_by_id(session_id) is None
 
 
+async def test_r19_destroy_then_an_empty_change_stores_nothing(storage_backend: Backend) -> None:
+    async with serve_counting(storage_backend, auto_save=True) as (_, storage, http):
+        await do(http, ["set", "user", "ann"])
+        storage.calls.clear()
+        for actions in (
+            [["destroy"], ["set_expiry", 60]],
+            [["destroy"], ["set", "a", 1], ["delete", "a"]],
+        ):
+            response = await do(http, ["set", "user", "ann"], ["save"], *actions)
+            cookie = session_cookie(response)
+            assert cookie is not None
+            assert cookie.max_age == 0  # the destroy stands
+        assert storage.count("set") == 2  # the two explicit saves only
+
+
 async def test_r19_keys_set_after_destroy_go_under_a_new_id(storage_backend: Backend) -> None:
     async with serve(storage_backend, auto_save=True) as (store, http):
         old_id = (await do(http, ["set", "user", "ann"], ["set", "role", "admin"])).json()["id"]

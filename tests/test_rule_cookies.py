@@ -377,3 +377,38 @@ async def test_r11_last_cookie_action_wins(
         assert len(response.headers.get_list("set-cookie")) == 2
         if final_id != first_id:
             assert await store.get_by_id(first_id) is None
+
+
+async def test_r8_an_expiry_set_after_destroy_holds_for_the_new_session(
+    storage_backend: Backend,
+) -> None:
+    async with serve_counting(storage_backend, expiration=100) as (_, storage, http):
+        await do(http, ["set_expiry", 30], ["save"])
+        storage.calls.clear()
+        reset_expiry = await do(http, ["destroy"], ["state"], ["set_expiry", 5], ["save"])
+        assert reset_expiry.json()["log"][0]["expiry"] == 100.0  # the destroyed one's 30 s went
+        cookie = session_cookie(reset_expiry)
+        assert cookie is not None
+        assert cookie.max_age == 5
+        assert [call[2] for call in storage.calls if call[0] == "set"] == [5.0]
+        plain = session_cookie(await do(http, ["destroy"], ["save"]))
+        assert plain is not None
+        assert plain.max_age == 100
+
+
+@pytest.mark.parametrize("auto_save", [False, True], ids=["explicit", "auto"])
+@pytest.mark.parametrize("data", [[], [["set", "n", 1]]], ids=["empty", "with-data"])
+async def test_r9_a_cookie_saved_before_regenerate_is_not_sent(
+    storage_backend: Backend, auto_save: bool, data: list[list[Any]]
+) -> None:
+    async with serve(storage_backend, auto_save=auto_save) as (store, http):
+        response = await do(http, *data, ["save"], ["state"], ["regenerate"])
+        body = response.json()
+        old_id = body["log"][0]["id"]
+        assert await store.get_by_id(old_id) is None
+        cookie = session_cookie(response)
+        if auto_save and data:  # changed and not empty: auto-saved under the new id
+            assert cookie is not None
+            assert cookie.value == body["id"]
+        else:  # never a cookie for the id regenerate just deleted
+            assert cookie is None

@@ -24,7 +24,7 @@ _SERVER_ERROR = b"Internal Server Error"
 class Exchange:
     """Per-request state that `SessionMiddleware` puts into the ASGI scope for its store."""
 
-    __slots__ = ("_failed", "_send", "auto_save", "pending", "session", "writer")
+    __slots__ = ("_failed", "_pending_id", "_send", "auto_save", "pending", "session", "writer")
 
     def __init__(self, writer: ResponseWriter, auto_save: bool, send: Send) -> None:
         self.writer = writer
@@ -32,6 +32,7 @@ class Exchange:
         self.session: Session | None = None
         # R11: the last cookie action of the request wins, so one slot is enough.
         self.pending: list[tuple[bytes, bytes]] | None = None
+        self._pending_id = False  # whether `pending` carries an id rather than expires it
         self._send = send
         self._failed = False
 
@@ -39,9 +40,17 @@ class Exchange:
         if session.origin is Source.URL_QUERY and not session.fresh:
             return  # R7: an id read from the query string is never echoed into a cookie
         self.pending = self.writer.id_headers(session.id, ttl)
+        self._pending_id = True
 
     def expired(self) -> None:
         self.pending = self.writer.expiry_headers()
+        self._pending_id = False
+
+    def regenerated(self) -> None:
+        """R9: an id saved earlier in this request is deleted now; never send it to the client."""
+        if self._pending_id:
+            self.pending = None
+            self._pending_id = False
 
     async def send(self, message: Message) -> None:
         """The app's `send`, wrapped: session headers go out with the response start."""

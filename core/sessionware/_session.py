@@ -174,7 +174,7 @@ class Session:
         store = self._store
         now = time.time()
         if self._destroyed:
-            self._restart(now)
+            self._restart(now, keep_expiry=True)  # destroy() reset it; a later set_expiry holds
         ttl = store._ttl(self._expiry, self._created, now)
         if ttl <= 0:
             # The absolute lifetime ran out during this request: what is saved now
@@ -194,6 +194,7 @@ class Session:
         """R8: delete the stored entry, clear the data, expire the client's cookie."""
         await self._forget()
         self._data.clear()
+        self._expiry = self._store._expiration
         self._destroyed = True
         self._changed = False
         if self._exchange is not None:
@@ -207,6 +208,8 @@ class Session:
         self._origin = None
         self._destroyed = False
         self._changed = True
+        if self._exchange is not None:
+            self._exchange.regenerated()
 
     async def reset(self) -> None:
         """R10: no data, a new id, the old entry deleted and the client's cookie expired."""
@@ -240,7 +243,8 @@ class Session:
     def needs_auto_save(self, now: float) -> bool:
         """R19 and R22: changed (and not fresh-and-empty), or read and half-way to expiry."""
         if self._changed:
-            return bool(self._data) or not self._fresh
+            # After destroy() the session is as good as new: empty, it is not stored either.
+            return bool(self._data) or not (self._fresh or self._destroyed)
         if self._fresh or self._destroyed or not self._stored:
             return False
         if self._expires_at - now >= self._expiry / 2:
