@@ -14,6 +14,8 @@ import pytest
 BACKENDS = {
     "memory": "sessionware_memory",
     "redis": "sessionware_redis",
+    "redis-sentinel": "sessionware_redis",
+    "redis-cluster": "sessionware_redis",
     "sqlite-file": "sessionware_sqlite",
     "sqlite-memory": "sessionware_sqlite",
     "memcache": "sessionware_memcache",
@@ -50,6 +52,14 @@ def make_backend(label: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
     if label == "redis":
         server = request.getfixturevalue("redis_server")
         return Backend(label, "redis", {"url": server.url, "key_prefix": prefix})
+    if label == "redis-sentinel":
+        sentinel = request.getfixturevalue("redis_sentinel")
+        options = {"sentinels": sentinel.sentinels, "master_name": sentinel.master_name}
+        return Backend(label, "redis", {**options, "key_prefix": prefix})
+    if label == "redis-cluster":
+        cluster = request.getfixturevalue("redis_cluster")
+        options = {"url": cluster.url, "cluster": True, "key_prefix": prefix}
+        return Backend(label, "redis", options)
     if label == "sqlite-file":
         return Backend(label, "sqlite", {"database": str(tmp_path / "sessions.sqlite3")})
     if label == "sqlite-memory":
