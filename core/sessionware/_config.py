@@ -15,6 +15,8 @@ DEFAULT_EXPIRATION: Final = timedelta(hours=24)
 
 # RFC 7230 token characters: what a cookie or header name may contain.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# What a Domain or Path attribute may hold: printable ASCII, nothing that ends the attribute.
+_COOKIE_ATTRIBUTE = re.compile(r"[\x20-\x2b\x2d-\x3a\x3c-\x7e]*")
 _SAME_SITE = {"strict": "Strict", "lax": "Lax", "none": "None"}
 
 
@@ -63,7 +65,11 @@ def parse_key_lookup(key_lookup: str) -> tuple[tuple[Source, str], ...]:
                 "of cookie, header, query and a name of letters, digits or !#$%&'*+-.^_`|~ "
                 '(example: "cookie:session_id, header:X-Session-ID")'
             )
-        lookups.append((source, name.lower() if source is Source.HEADER else name))
+        lookup = (source, name.lower() if source is Source.HEADER else name)
+        if lookup in lookups:
+            # R11: the same cookie or header twice would be written twice in one response.
+            raise ValueError(f"Config.key_lookup names {source.value}:{name} twice")
+        lookups.append(lookup)
     return tuple(lookups)
 
 
@@ -105,6 +111,11 @@ class Config:
         if self.cookie_name is not None:
             if not isinstance(self.cookie_name, str):
                 raise TypeError("Config.cookie_name must be a str")
+            if not _TOKEN.fullmatch(self.cookie_name):
+                raise ValueError(
+                    f"Config.cookie_name {self.cookie_name!r} is not a cookie name (letters, "
+                    "digits or !#$%&'*+-.^_`|~)"
+                )
             warnings.warn(
                 "Config.cookie_name is deprecated; use key_lookup="
                 f'"cookie:{self.cookie_name}" instead',
@@ -132,8 +143,11 @@ class Config:
             )
         self.cookie_same_site = same_site
         for name in ("cookie_domain", "cookie_path"):
-            if any(ch in getattr(self, name) for ch in ";,\r\n\x00"):
-                raise ValueError(f"Config.{name} must not contain ';', ',' or control characters")
+            if not _COOKIE_ATTRIBUTE.fullmatch(getattr(self, name)):
+                raise ValueError(
+                    f"Config.{name} must be printable ASCII without ';' or ',', got "
+                    f"{getattr(self, name)!r}"
+                )
         if not callable(self.key_generator):
             raise TypeError("Config.key_generator must be a function that returns a new id")
 
