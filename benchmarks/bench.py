@@ -19,9 +19,9 @@ from .servers import running_servers, storage_factory, storage_options
 CROWD = 64
 CROWD_SCENARIOS = ("read", "counter")
 
-FULL = Plan(rounds=251, batch=0.002, warmup=0.15)
+FULL = Plan(rounds=151, batch=0.004, warmup=0.15)
 FULL_CROWD = Plan(rounds=41, batch=0.05, warmup=0.3, min_count=1)
-QUICK = Plan(rounds=51, batch=0.002, warmup=0.03)
+QUICK = Plan(rounds=41, batch=0.003, warmup=0.03)
 QUICK_CROWD = Plan(rounds=9, batch=0.03, warmup=0.05, min_count=1)
 
 Log = Callable[[str], None]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -134,15 +135,25 @@ class Subject(Protocol):
 
 @dataclass
 class Series:
-    """The samples of one subject, in µs per operation, one per round."""
+    """The samples of one subject, one per round, in µs per operation.
+
+    `samples` is wall-clock time, what the targets are judged by. `cpu` is the CPU time of
+    this process (every thread: the event loop, aiosqlite's, the memcache workers), so it
+    leaves out the servers' time and, on a busy machine, the time other processes had.
+    """
 
     name: str
     samples: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
     operations: int = 0
 
     @property
     def median(self) -> float:
         return statistics.median(self.samples)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
 
     @property
     def spread(self) -> float:
@@ -169,19 +180,21 @@ class Plan:
     batch: float
     warmup: float
     min_count: int = 5
+    seed: int = 7
 
 
-async def _time(subject: Subject, count: int) -> float:
-    start = time.perf_counter()
+async def _time(subject: Subject, count: int) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of `count` operations."""
+    cpu, start = time.process_time(), time.perf_counter()
     await subject.run(count)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 async def _calibrate(subject: Subject, plan: Plan) -> int:
     """Warm the subject up, and find how many operations fill one batch."""
     count, spent = 1, 0.0
     while spent < plan.warmup:
-        elapsed = await _time(subject, count)
+        elapsed, _ = await _time(subject, count)
         spent += elapsed
         if elapsed < plan.warmup / 8:
             count *= 2
@@ -193,9 +206,10 @@ async def _calibrate(subject: Subject, plan: Plan) -> int:
 async def measure(
     subjects: Sequence[Subject], plan: Plan
 ) -> tuple[dict[str, Series], dict[str, str]]:
-    """Samples of each subject, batches interleaved (ABC ABC …, never AAA BBB), and failures.
+    """Samples of each subject, batches interleaved (ABC BCA …, never AAA BBB), and failures.
 
-    Each round starts one subject further on, so none is always the first after a pause.
+    Each round runs the subjects in a new random order, so that no subject always follows
+    the same neighbour (a server left idle by a memory-only batch wakes up slower).
     A subject whose check fails is reported with why, and dropped from later rounds.
     """
     failed: dict[str, str] = {}
@@ -209,22 +223,25 @@ async def measure(
         else:
             live.append(subject)
     series = {subject.name: Series(subject.name) for subject in live}
+    order = random.Random(plan.seed)
     gc.collect()
-    for round_number in range(plan.rounds):
-        shift = round_number % len(live) if live else 0
-        for subject in [*live[shift:], *live[:shift]]:
+    for _ in range(plan.rounds):
+        order.shuffle(live)
+        for subject in live:
             if subject.name in failed:
                 continue
             count = counts[subject.name]
             try:
-                elapsed = await _time(subject, count)
+                elapsed, cpu = await _time(subject, count)
                 subject.check()
             except Exception as exc:
                 failed[subject.name] = f"{type(exc).__name__}: {exc}"
                 continue
             operations = count * subject.width
-            series[subject.name].samples.append(elapsed / operations * 1e6)
-            series[subject.name].operations += operations
+            found = series[subject.name]
+            found.samples.append(elapsed / operations * 1e6)
+            found.cpu.append(cpu / operations * 1e6)
+            found.operations += operations
     return {name: s for name, s in series.items() if name not in failed}, failed
 
 

@@ -37,14 +37,14 @@ def _median(series: dict[str, Series], name: str) -> float | None:
     return found.median if found is not None else None
 
 
-def _row(name: str, s: Series, baseline: float | None) -> str:
+def _row(name: str, s: Series, baseline: Series | None) -> str:
     if baseline is None:
         extra, times = "", ""
     else:
-        extra, times = f"{s.median - baseline:+9.1f}", f"{s.median / baseline:6.2f}"
+        extra, times = f"{s.median - baseline.median:+9.1f}", f"{s.median / baseline.median:6.2f}"
     return (
         f"  {name:<34} {s.median:9.1f} {s.per_second:>10,.0f} {extra:>9} {times:>6}"
-        f" {s.spread * 100:6.1f}%"
+        f" {s.spread * 100:6.1f}% {s.cpu_median:8.1f}"
     )
 
 
@@ -52,13 +52,14 @@ def scenario_table(results: Results, scenario: str) -> list[str]:
     series = results.scenarios.get(scenario, {})
     lines = [
         f"{scenario}: {SCENARIOS[scenario]}",
-        f"  {'app':<34} {'µs/req':>9} {'req/s':>10} {'+µs bare':>9} {'xbare':>6} {'spread':>7}",
+        f"  {'app':<34} {'µs/req':>9} {'req/s':>10} {'+µs bare':>9} {'xbare':>6} {'spread':>7}"
+        f" {'cpu µs':>8}",
     ]
     for name, s in series.items():
         bench = results.apps.get(name)
         if bench is None:  # a raw client pair: the floor, not an app
             continue
-        base = None if bench.family == "bare" else _median(series, bench.baseline)
+        base = None if bench.family == "bare" else series.get(bench.baseline)
         lines.append(_row(name, s, base))
     raw = [(name, s) for name, s in series.items() if name not in results.apps]
     if raw:
@@ -71,10 +72,11 @@ def crowd_table(results: Results) -> list[str]:
     lines: list[str] = []
     for scenario, series in results.crowd.items():
         lines.append(f"{CROWD} concurrent clients on redis, {scenario}: throughput")
-        lines.append(f"  {'app':<34} {'req/s':>10} {'µs/req':>9} {'spread':>7}")
+        lines.append(f"  {'app':<34} {'req/s':>10} {'µs/req':>9} {'spread':>7} {'cpu µs':>8}")
         for name, s in series.items():
             lines.append(
                 f"  {name:<34} {s.per_second:>10,.0f} {s.median:9.1f} {s.spread * 100:6.1f}%"
+                f" {s.cpu_median:8.1f}"
             )
         lines.append("")
     return lines
@@ -246,7 +248,9 @@ def render(results: Results) -> str:
         f"{m.get('implementation')} {m.get('python')}, load {_load(m.get('load_before'))}"
         f" before / {_load(m.get('load_after'))} after, {results.seconds:.0f} s",
         "medians of interleaved rounds; µs per request (in-process ASGI, one client); spread is"
-        " the interquartile range / median",
+        " the interquartile range / median;",
+        "cpu µs is this process's CPU time per request (servers' time and other processes' left"
+        " out): the steadier number on a busy machine",
         "",
     ]
     for note in results.notes:
@@ -278,10 +282,12 @@ def write_json(results: Results, path: Path) -> None:
         return {
             name: {
                 "median_us": s.median,
+                "cpu_median_us": s.cpu_median,
                 "per_second": s.per_second,
                 "spread": s.spread,
                 "operations": s.operations,
                 "samples_us": s.samples,
+                "cpu_samples_us": s.cpu,
                 "baseline": getattr(results.apps.get(name), "baseline", None),
             }
             for name, s in found.items()
