@@ -20,8 +20,8 @@ T = TypeVar("T")
 
 logger = logging.getLogger("sessionware.memcache")
 
-#: The server closed a pooled connection (it restarted, or dropped an idle client): the call
-#: never reached a live server, so it is safe to send again on another connection.
+#: The server closed a pooled connection (it restarted, or dropped an idle client). The call
+#: is sent again on another connection: get, set, delete and flush_all are all idempotent.
 _DROPPED = (
     MemcacheUnexpectedCloseError,
     ConnectionResetError,
