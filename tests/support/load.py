@@ -262,7 +262,8 @@ class LoadRun:
     in_flight: int
     request_timeout: float = 30.0
     allow_loss: bool = False
-    users: list[User] = field(default_factory=list)
+    think: float = 0.0  # seconds a user waits between two of its requests
+    users: list[User] = field(default_factory=list)  # given: a later phase of the same users
     outcomes: Counter[str] = field(default_factory=Counter)
     violations: list[str] = field(default_factory=list)
     failure_seconds: list[float] = field(default_factory=list)
@@ -279,7 +280,8 @@ class LoadRun:
         return self.completed - self.outcomes[OK]
 
     async def run(self) -> LoadRun:
-        self.users = [User(f"u{i}x{uuid.uuid4().hex[:8]}") for i in range(self.sessions)]
+        if not self.users:
+            self.users = [User(f"u{i}x{uuid.uuid4().hex[:8]}") for i in range(self.sessions)]
         gate = asyncio.Semaphore(self.in_flight)
         started = time.monotonic()
         await asyncio.gather(*(self._browse(user, gate) for user in self.users))
@@ -299,6 +301,8 @@ class LoadRun:
             async with gate:
                 await self.visit(user)
             self.completed += 1
+            if self.think:
+                await asyncio.sleep(self.think)
 
     async def visit(self, user: User) -> bool:
         """One request of `user`; True when it was answered 200 and checked."""
@@ -392,3 +396,15 @@ class LoadRun:
             "slowest_failure_s": round(max(self.failure_seconds, default=0.0), 3),
             "seconds": round(self.elapsed, 2),
         }
+
+
+async def recovery_seconds(app: ASGIApp, limit: float, request_timeout: float = 30.0) -> float:
+    """Seconds until a new user's request succeeds again; fails after `limit` seconds."""
+    probe = LoadRun(app, sessions=1, requests=1, in_flight=1, request_timeout=request_timeout)
+    user = User(f"probe{uuid.uuid4().hex[:8]}")
+    began = time.monotonic()
+    while not await probe.visit(user):
+        if time.monotonic() - began > limit:
+            raise AssertionError(f"no request succeeded within {limit}s: {dict(probe.outcomes)}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - began
