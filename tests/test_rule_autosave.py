@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from typing import Any
 
@@ -185,6 +186,42 @@ async def test_r19_auto_save_stores_only_a_changed_session(
             stored = await store.get_by_id(old_id)
             assert stored is not None
             assert {k: stored[k] for k in stored} == {"n": 1, "items": [1, 2]}
+
+
+class Plan(enum.Enum):
+    FREE = "free"
+    PRO = "pro"
+
+
+@pytest.mark.parametrize(
+    ("value", "saved"),
+    [
+        (Plan.PRO, False),  # the same member again: an equal value, not an in-place change
+        (Plan.FREE, True),
+        ("pro", True),  # equal-looking value of another type
+    ],
+)
+async def test_r19_setting_the_same_enum_member_is_no_change(
+    storage_backend: Backend, value: Any, saved: bool
+) -> None:
+    store, storage = counting_store(storage_backend)
+    store.register_type(Plan)
+
+    async def choose(request: Request) -> Response:
+        session = await store.get(request)
+        session.set("plan", value if "again" in request.query_params else Plan.PRO)
+        return PlainTextResponse(session.id)
+
+    async with (
+        store,
+        client(make_app(store, auto_save=True, routes=[Route("/plan", choose)])) as http,
+    ):
+        session_id = (await http.get("/plan")).text
+        storage.calls.clear()
+        response = await http.get("/plan", params={"again": "1"}, headers=cookie_header(session_id))
+        assert response.text == session_id
+        assert storage.count("set") == (1 if saved else 0)
+        assert (session_cookie(response) is not None) is saved
 
 
 async def test_r19_an_untouched_session_costs_nothing(storage_backend: Backend) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import time
 import uuid
 from collections.abc import Iterator
@@ -131,7 +132,11 @@ class Session:
         data = self._data
         if key in data:
             old = data[key]
-            same_object = old is value and type(value) not in _IMMUTABLE
+            same_object = (
+                old is value
+                and type(value) not in _IMMUTABLE
+                and not isinstance(value, enum.Enum)  # members are singletons, never "mutated"
+            )
             if not same_object and type(old) is type(value) and old == value:
                 data[key] = value
                 return
