@@ -79,6 +79,16 @@ async def test_r1_new_ids_come_from_the_key_generator(storage_backend: Backend) 
         assert (await http.get("/read")).json()["id"] == "generated-2"
 
 
+async def test_r1_a_fresh_session_stays_fresh_after_saving_in_the_same_request(
+    storage_backend: Backend,
+) -> None:
+    async with serve(storage_backend) as (_, http):
+        body = (await do(http, ["set", "n", 1], ["save"], ["state"], ["save"])).json()
+        assert body["log"][0]["fresh"] is True
+        assert body["fresh"] is True
+        assert (await http.get("/read")).json()["fresh"] is False  # the next request loads it
+
+
 async def test_r2_known_id_loads_its_data_under_the_same_id(storage_backend: Backend) -> None:
     async with serve(storage_backend) as (_, http):
         saved = (await do(http, ["set", "user", "ann"], ["save"])).json()
