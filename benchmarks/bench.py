@@ -156,6 +156,7 @@ async def run(
             for scenario in SCENARIOS:
                 subjects = await _subjects(lineup.apps, scenario, results)
                 if scenario == "counter":
+                    subjects.extend(await _subjects(lineup.floors, scenario, results))
                     subjects.extend(lineup.raw.values())
                 log(f"timing {scenario}: {len(subjects)} subjects x {plan.rounds} rounds …")
                 results.scenarios[scenario] = _record(

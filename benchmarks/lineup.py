@@ -14,20 +14,22 @@ from .scenarios import BenchApp
 from .servers import Servers, storage_factory, storage_options
 
 MODES = {"explicit": False, "auto_save": True}
+FLOOR = "bare starlette +"
 
 
 @dataclass
 class Lineup:
     apps: list[BenchApp] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)  # backend -> raw pair
+    floors: list[BenchApp] = field(default_factory=list)  # counter only: the pair in a handler
     backends: list[str] = field(default_factory=list)  # sessionware backends that run
     notes: list[str] = field(default_factory=list)
 
     def by_name(self) -> dict[str, BenchApp]:
-        return {bench.name: bench for bench in self.apps}
+        return {bench.name: bench for bench in [*self.apps, *self.floors]}
 
     async def close(self) -> None:
-        for bench in self.apps:
+        for bench in [*self.apps, *self.floors]:
             await bench.close()
         for pair in self.raw.values():
             await pair.close()
@@ -123,6 +125,15 @@ def _litestar_redis(url: str) -> Callable[[], BenchApp]:
     return build
 
 
+async def _raw(lineup: Lineup, backend: str, make: Callable[[], Any]) -> None:
+    """The raw pair of `backend`, and the same pair done inside a bare app's handler."""
+    raw, inside = make(), make()
+    await raw.open()
+    await inside.open()
+    lineup.raw[backend] = raw
+    lineup.floors.append(starlette_apps.floor(inside, f"{FLOOR} {backend} pair in handler"))
+
+
 async def build_lineup(backends: list[str], servers: Servers, *, peers: bool = True) -> Lineup:
     lineup = Lineup(notes=list(servers.notes))
     lineup.apps.append(starlette_apps.bare())
@@ -141,11 +152,11 @@ async def build_lineup(backends: list[str], servers: Servers, *, peers: bool = T
                 _peer(lineup, "starsessions redis", _starsessions_redis(redis_url, autoload))
             _peer(lineup, "litestar redis", _litestar_redis(redis_url))
     if "redis" in backends and redis_url is not None:
-        lineup.raw["redis"] = RedisPair(redis_url)
+        await _raw(lineup, "redis", lambda: RedisPair(redis_url))
     if "memcache" in backends and servers.memcached is not None:
-        lineup.raw["memcache"] = MemcachePair(servers.memcached.address)
+        address = servers.memcached.address
+        await _raw(lineup, "memcache", lambda: MemcachePair(address))
     if "sqlite" in backends:
-        pair = SqlitePair(servers.tmp / "raw.sqlite3")
-        await pair.open()
-        lineup.raw["sqlite"] = pair
+        paths = iter((servers.tmp / "raw.sqlite3", servers.tmp / "floor.sqlite3"))
+        await _raw(lineup, "sqlite", lambda: SqlitePair(next(paths)))
     return lineup

@@ -36,6 +36,9 @@ class _RawPair:
         for _ in range(count):
             await pair()
 
+    async def open(self) -> None:
+        return None
+
     def check(self) -> None:
         if self.last != PAYLOAD:
             raise CheckFailed(f"{self.name}: read {self.last!r} back, not what was written")
@@ -72,7 +75,7 @@ class MemcachePair(_RawPair):
         super().__init__("raw memcache get + set (threads)")
         host, port = address.rsplit(":", 1)
         self._client = PooledClient(
-            (host, int(port)), connect_timeout=2.0, timeout=2.0, max_pool_size=10
+            (host, int(port)), connect_timeout=2.0, timeout=2.0, no_delay=True, max_pool_size=10
         )
         self._executor = ThreadPoolExecutor(max_workers=10, thread_name_prefix="bench-memcache")
         self._key = "bench-raw:pair"

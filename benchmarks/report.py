@@ -9,7 +9,7 @@ from typing import Any
 
 from .bench import CROWD, Results
 from .driver import Series
-from .lineup import MODES, sessionware_name
+from .lineup import FLOOR, MODES, sessionware_name
 from .scenarios import SCENARIOS
 from .starlette_apps import BARE
 
@@ -206,6 +206,32 @@ def _crowd(results: Results) -> list[Target]:
     return targets
 
 
+def floor_context(results: Results) -> list[str]:
+    """Each backend's counter against its raw pair awaited inside a bare app's handler.
+
+    Not a target: it shows how much of the gap to "bare + raw pair" is awaiting I/O from
+    inside Starlette's coroutine stack, which any session layer pays, and how much is ours.
+    """
+    series = results.scenarios.get("counter", {})
+    lines = []
+    for backend in ("redis", "sqlite", "memcache"):
+        inside = series.get(f"{FLOOR} {backend} pair in handler")
+        if inside is None:
+            continue
+        for mode in MODES:
+            ours = series.get(sessionware_name(backend, mode))
+            if ours is not None:
+                lines.append(
+                    f"  {sessionware_name(backend, mode)} counter: {ours.median:.1f} µs /"
+                    f" {inside.median:.1f} µs = {ours.median / inside.median:.3f}x"
+                )
+    if lines:
+        lines.insert(
+            0, "context: the counter against its raw pair done inside a bare app's handler"
+        )
+    return lines
+
+
 def targets(results: Results) -> list[Target]:
     """Every target that the backends asked for in this run make measurable."""
     asked = set(results.backends)
@@ -267,6 +293,9 @@ def render(results: Results) -> str:
     for target in targets(results):
         limit = f"  (target {target.limit})" if target.limit else ""
         lines.append(f"  {target.mark}  {target.name}: {target.measured}{limit}")
+    context = floor_context(results)
+    if context:
+        lines.extend(["", *context])
     if results.failed:
         lines.extend(["", "FAILED CHECKS (their numbers are not shown):"])
         lines.extend(f"  {where}: {why}" for where, why in results.failed.items())

@@ -51,6 +51,29 @@ def bare() -> BenchApp:
     return BenchApp(BARE, "bare", _app(handlers), "session", BARE, sessions=False)
 
 
+def floor(pair: Any, name: str) -> BenchApp:
+    """Bare Starlette whose counter handler does a raw client pair itself, sessions aside.
+
+    It differs from "bare + raw pair" by what awaiting I/O from inside the app's coroutine
+    stack costs: the floor a session layer on that client can really reach.
+    """
+    count = 0
+
+    async def counter(request: Request) -> Response:
+        nonlocal count
+        await pair.pair()
+        count += 1
+        return PlainTextResponse(str(count))
+
+    async def ok(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    handlers = {"untouched": ok, "read": ok, "counter": counter, "login": ok}
+    return BenchApp(
+        name, "floor", _app(handlers), "session", BARE, sessions=False, close=pair.close
+    )
+
+
 def sessionware(store: Store, *, auto_save: bool, name: str, backend: str) -> BenchApp:
     """The handlers with sessionware; explicit mode calls save(), auto_save leaves it."""
 
