@@ -81,9 +81,7 @@ class MemoryStorage:
             sweeper is not None and not sweeper.done() and sweeper.get_loop() is loop
         ):
             return
-        self._sweeper = loop.create_task(
-            self._sweep_forever(), name="sessionware-memory-sweeper"
-        )
+        self._sweeper = loop.create_task(self._sweep_forever(), name="sessionware-memory-sweeper")
 
     async def _sweep_forever(self) -> None:
         while True:

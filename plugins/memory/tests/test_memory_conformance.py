@@ -3,9 +3,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sessionware_memory import MemoryStorage
-
 from sessionware.testing import StorageConformance
+from sessionware_memory import MemoryStorage
 
 
 class TestMemoryConformance(StorageConformance):
@@ -31,7 +30,8 @@ async def test_close_stops_the_sweeper() -> None:
     storage = MemoryStorage(gc_interval=0.05)
     await storage.storage_set("k", b"x", 10)
     sweeper = storage._sweeper
-    assert sweeper is not None and not sweeper.done()
+    assert sweeper is not None
+    assert not sweeper.done()
     await storage.storage_close()
     assert sweeper.done()
 
