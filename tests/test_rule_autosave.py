@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.support.apps import (
+    BASE_URL,
     client,
     cookie_header,
     counting_store,
@@ -222,6 +223,24 @@ async def test_r19_setting_the_same_enum_member_is_no_change(
         assert response.text == session_id
         assert storage.count("set") == (1 if saved else 0)
         assert (session_cookie(response) is not None) is saved
+
+
+async def test_r19_a_handler_that_fails_saves_nothing(storage_backend: Backend) -> None:
+    store, storage = counting_store(storage_backend)
+    app = make_app(store, auto_save=True)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with store, httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+        session_id = (await do(http, ["set", "n", 1])).json()["id"]
+        storage.calls.clear()
+        response = await http.post(
+            "/do", json=[["set", "n", 2], ["raise", "half-way"]], headers=cookie_header(session_id)
+        )
+        assert response.status_code == 500
+        assert "set-cookie" not in response.headers
+        assert storage.count("set") == 0
+        stored = await store.get_by_id(session_id)
+        assert stored is not None
+        assert stored["n"] == 1
 
 
 async def test_r19_an_untouched_session_costs_nothing(storage_backend: Backend) -> None:

@@ -165,6 +165,28 @@ async def test_r13_stored_ttl_never_exceeds_the_remaining_absolute_lifetime(
         assert cookie.max_age == math.ceil(ttl)
 
 
+async def test_r13_absolute_timeout_reached_during_a_request_resets_instead_of_saving(
+    storage_backend: Backend,
+) -> None:
+    async with serve(storage_backend, expiration=60, absolute_timeout=100) as (store, http):
+        now = time.time()
+        await put_record(
+            store, "ending", {"user": "ann"}, created=now - 99.6, expiry=60, expires_at=now + 30
+        )
+        response = await do(
+            http, ["set", "user", "bob"], ["sleep", 0.6], ["save"], headers=cookie_header("ending")
+        )
+        body = response.json()
+        assert body["id"] != "ending"
+        assert body["fresh"] is True
+        assert body["data"] == {}
+        cookie = session_cookie(response)
+        assert cookie is not None
+        assert cookie.max_age == 0
+        assert await raw_get(store, "ending") is None
+        assert await store.get_by_id(body["id"]) is None
+
+
 async def test_r13_absolute_timeout_ends_an_active_session(storage_backend: Backend) -> None:
     async with serve_counting(storage_backend, expiration=1.5, absolute_timeout=2) as (
         _,

@@ -58,7 +58,13 @@ class Exchange:
             return
         if message["type"] == "http.response.start":
             session = self.session
-            if self.auto_save and session is not None and session.needs_auto_save(time.time()):
+            # A handler that failed (5xx) did not finish: its half-made changes are not saved.
+            if (
+                self.auto_save
+                and session is not None
+                and message.get("status", 200) < 500
+                and session.needs_auto_save(time.time())
+            ):
                 try:
                     await session.save()
                 except Exception:

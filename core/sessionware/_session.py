@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from ._config import Source
 if TYPE_CHECKING:
     from ._exchange import Exchange
     from ._store import Store
+
+logger = logging.getLogger("sessionware")
 
 # Renewing an entry is worth a write only when it gains at least this much lifetime.
 _MIN_RENEWAL_GAIN = 1.0
@@ -182,11 +185,11 @@ class Session:
             self._restart(now, keep_expiry=True)  # destroy() reset it; a later set_expiry holds
         ttl = store._ttl(self._expiry, self._created, now)
         if ttl <= 0:
-            # The absolute lifetime ran out during this request: what is saved now
-            # starts a new session rather than extending the old one (R13).
-            await self._forget()
-            self._restart(now, keep_expiry=True)
-            ttl = store._ttl(self._expiry, self._created, now)
+            # The absolute lifetime ran out during this request. It is a security limit
+            # (sign in again), so the session ends as on load (R13) rather than living on.
+            logger.info("session reached its absolute timeout while being saved; reset")
+            await self.reset()
+            return
         raw = store._codec.encode(self._data, self._created, self._expiry, now + ttl)
         await store._storage.set(self._id, raw, ttl)
         self._stored = True

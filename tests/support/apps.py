@@ -8,6 +8,7 @@ real backend's plugin object) or through the store's own facade, never a backend
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -190,6 +191,10 @@ async def run_actions(
             log.append(state(session))
         elif op == "stored":
             log.append(await store.get_by_id(args[0] if args else session.id) is not None)
+        elif op == "sleep":
+            await asyncio.sleep(args[0])
+        elif op == "raise":
+            raise RuntimeError(args[0])
         elif op in ("save", "destroy", "regenerate", "reset"):
             await getattr(session, op)()
         else:
