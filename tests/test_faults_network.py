@@ -19,6 +19,7 @@ frozen), and a phase after it. What must hold:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -154,6 +155,7 @@ class Survival:
     before: LoadRun
     during: LoadRun
     after: LoadRun
+    failing_after_fault: float  # seconds from the fault's end to the last failed request
     recovery: float
     stored: list[str]
 
@@ -163,6 +165,7 @@ class Survival:
             "failed_during_fault": self.during.failed,
             "outcomes_during_fault": dict(self.during.outcomes),
             "slowest_failure_s": round(max(self.during.failure_seconds, default=0.0), 3),
+            "failing_after_fault_s": round(self.failing_after_fault, 3),
             "recovery_s": round(self.recovery, 3),
             "sessions_lost": self.during.losses + self.after.losses,
             "violations": len(self.during.violations + self.after.violations + self.stored),
@@ -181,18 +184,23 @@ async def survive(store: Store, fault: Fault, *, server_forgets: bool) -> Surviv
 
     during = phase(REQUESTS, think=THINK, allow_loss=server_forgets, users=before.users)
 
+    ended = 0.0
+
     async def strike() -> None:
+        nonlocal ended
         await during.reached(0.2)
         await fault()
+        ended = time.monotonic()
 
     async with asyncio.TaskGroup() as group:
         group.create_task(during.run())
         group.create_task(strike())
+    failing_after_fault = max(0.0, during.last_failure - ended) if during.failed else 0.0
     recovery = await recovery_seconds(app, RECOVERY_LIMIT, request_timeout=NO_HANG)
     after = await phase(3, allow_loss=server_forgets, users=before.users).run()
     stored = await after.verify_stored(store)
     await store.close()
-    return Survival(before, during, after, recovery, stored)
+    return Survival(before, during, after, failing_after_fault, recovery, stored)
 
 
 def assert_survived(result: Survival, *, server_forgets: bool) -> None:

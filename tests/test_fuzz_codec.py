@@ -27,10 +27,24 @@ from hypothesis import strategies as st
 from sessionware import Config, SessionMiddleware, Store
 from sessionware._codec import DecodeError, Record, SessionCodec
 
-from tests.support.load import RecordingStorage, call, fuzz_settings, session_cookie
+from tests.support.load import (
+    RecordingStorage,
+    call,
+    fuzz_settings,
+    report_tally,
+    session_cookie,
+    tried,
+)
 
 VICTIM: Final = "stored-session-id"
 _packer = msgspec.msgpack.Encoder()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _count_inputs() -> Iterator[None]:
+    """How many inputs this module tried, for `scripts/reliability`."""
+    yield
+    report_tally(__name__)
 
 
 # -- "never runs code": an audit hook that notes what a decoder must never do ------------
@@ -260,6 +274,7 @@ any_stored_bytes = st.one_of(
 
 def decode_checked(raw: bytes) -> Record | None:
     """Decode as the store does: a Record or DecodeError, nothing run; anything else fails."""
+    tried("stored bytes given to the decoder")
     with forbidden() as events:
         try:
             record = codec().decode(raw)
@@ -351,6 +366,27 @@ def test_a_registered_type_comes_back_through_its_own_decoder_only() -> None:
     assert record.data == {"x": Registered("ann", 3)}
 
 
+def nested_extensions(depth: int) -> bytes:
+    payload = pack(0)
+    for _ in range(depth):
+        payload = pack(msgspec.msgpack.Ext(1, payload))
+    return payload
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x91" * 200_000 + b"\xc0",
+        b"\x81\xa1a" * 100_000 + b"\xc0",
+        nested_extensions(5_000),
+    ],
+    ids=["lists", "maps", "extensions"],
+)
+def test_data_nested_far_too_deep_is_a_decode_error_not_a_crash(data: bytes) -> None:
+    """A stored record built to exhaust the stack is refused like any other bad record."""
+    assert decode_checked(pack([1, 1.0, 60.0, 61.0, {"x": msgspec.Raw(data)}])) is None
+
+
 def bigint(value: int) -> msgspec.msgpack.Ext:
     return msgspec.msgpack.Ext(5, pack(format(value, "x")))
 
@@ -367,6 +403,7 @@ async def answer_with_session(
     raw: bytes, *, auto_save: bool
 ) -> tuple[int, dict[str, Any] | None, RecordingStorage, list[str]]:
     """One request with a cookie for VICTIM, whose stored bytes are `raw`."""
+    tried("requests whose stored session is hostile bytes")
     storage = RecordingStorage(answer=lambda key: raw if key == VICTIM else None)
     store = Store(Config(storage=storage))
     store.register_type(Registered)

@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -21,11 +22,26 @@ from hypothesis import strategies as st
 from sessionware import Config, SessionMiddleware, Store
 from sessionware._codec import SessionCodec
 
-from tests.support.load import VALID_ID, RecordingStorage, call, fuzz_settings
+from tests.support.load import (
+    VALID_ID,
+    RecordingStorage,
+    call,
+    fuzz_settings,
+    report_tally,
+    tried,
+)
 
 KNOWN: Final = "known-session-0001"  # stored before each example, so some requests load it
 ID_CHARS: Final = "ABCXYZabcxyz0189-_.~+/="
 BAD_CHARS: Final = " ;,\"'\\\t\n\r\x00\x7f%<>éß\u2028\U0001f600"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _count_inputs() -> Iterator[None]:
+    """How many inputs this module tried, for `scripts/reliability`."""
+    yield
+    report_tally(__name__)
+
 
 # -- strategies -------------------------------------------------------------------------
 
@@ -139,6 +155,7 @@ def stored_known(storage: RecordingStorage) -> None:
 async def answer(
     request: dict[str, Any],
 ) -> tuple[int, list[tuple[bytes, bytes]], dict[str, Any], RecordingStorage]:
+    tried("requests with fuzzed cookies, headers, query and lookup chain")
     storage = RecordingStorage()
     stored_known(storage)
     generated: list[str] = []
@@ -223,6 +240,8 @@ def echoed_rightly(value: str, seen: dict[str, Any]) -> bool:
 @fuzz_settings(300)
 @given(st.one_of(ids, st.text(max_size=300)))
 def test_get_by_id_and_delete_never_pass_an_invalid_id_to_storage(session_id: str) -> None:
+    tried("ids given to get_by_id and delete")
+
     async def scenario() -> RecordingStorage:
         storage = RecordingStorage()
         async with Store(Config(storage=storage)) as store:
@@ -242,6 +261,8 @@ def test_get_by_id_and_delete_never_pass_an_invalid_id_to_storage(session_id: st
 @fuzz_settings(150)
 @given(ids)
 def test_a_key_generator_breaking_r4_is_a_value_error_and_never_stored(made: str) -> None:
+    tried("ids returned by key_generator")
+
     async def scenario() -> tuple[BaseException | None, RecordingStorage]:
         storage = RecordingStorage()
         store = Store(Config(storage=storage, key_generator=lambda: made))

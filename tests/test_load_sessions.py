@@ -67,5 +67,6 @@ async def test_concurrent_saves_of_one_session_last_one_wins_whole(
         stored = await store.get_by_id(session_id)
     assert stored is not None
     written = {stored["a"], stored["b"], stored["c"]}
+    record_figure("race", backend=storage_backend.label, writers=writers, whole=len(written) == 1)
     assert len(written) == 1, f"a save was mixed with another: {written}"
     assert written.pop() in {mark.decode() for mark in marks}

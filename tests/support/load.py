@@ -67,6 +67,21 @@ def record_figure(kind: str, **figures: Any) -> None:
             out.write(json.dumps({"kind": kind, **figures}, default=str) + "\n")
 
 
+_tally: Counter[str] = Counter()
+
+
+def tried(what: str) -> None:
+    """Count one fuzzed input of a kind, for the campaign's figures."""
+    _tally[what] += 1
+
+
+def report_tally(module: str) -> None:
+    """Leave the counts of fuzzed inputs as figures, and start counting afresh."""
+    for what, count in sorted(_tally.items()):
+        record_figure("fuzz", module=module, input=what, count=count)
+    _tally.clear()
+
+
 # -- a storage that records every key it is asked about ---------------------------------
 
 
@@ -268,6 +283,7 @@ class LoadRun:
     violations: list[str] = field(default_factory=list)
     failure_seconds: list[float] = field(default_factory=list)
     losses: int = 0
+    last_failure: float = 0.0  # time.monotonic() when the last failed request ended
     completed: int = 0
     elapsed: float = 0.0
 
@@ -329,7 +345,8 @@ class LoadRun:
 
     def _failed(self, user: User, outcome: str, began: float) -> bool:
         self.outcomes[outcome] += 1
-        self.failure_seconds.append(time.monotonic() - began)
+        self.last_failure = time.monotonic()
+        self.failure_seconds.append(self.last_failure - began)
         user.failures_since_ack += 1
         return False
 
