@@ -89,17 +89,18 @@ async def _count_calls(results: Results, lineup: Lineup, servers: Any) -> None:
     for backend in lineup.backends:
         for mode, auto_save in MODES.items():
             name = sessionware_name(backend, mode)
-            options = storage_options(backend, servers, f"{mode}-counted")
-            plugin = storage_factory(backend)(**(options or {}))
+            options = storage_options(backend, servers, f"{mode}-counted") or {}
             try:
                 results.calls[name] = await count_calls(
                     backend,
-                    plugin,
+                    storage_factory(backend)(**options),
                     auto_save=auto_save,
                     redis_url=redis_url if backend == "redis" else None,
                 )
             except CheckFailed as exc:
                 results.failed[f"{name}: storage calls"] = str(exc)
+            except Exception as exc:
+                results.failed[f"{name}: storage calls"] = f"{type(exc).__name__}: {exc}"
 
 
 async def _subjects(
@@ -144,7 +145,7 @@ async def run(
     started = time.perf_counter()
     plan, crowd_plan = plans or ((QUICK, QUICK_CROWD) if quick else (FULL, FULL_CROWD))
     results = Results(backends=list(backends), machine=machine())
-    with running_servers(set(backends), need_redis=False) as servers:
+    with running_servers(set(backends)) as servers:
         lineup = await build_lineup(list(backends), servers, peers=peers)
         results.apps = lineup.by_name()
         results.notes.extend(lineup.notes)

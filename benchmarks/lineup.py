@@ -14,7 +14,7 @@ from .scenarios import BenchApp
 from .servers import Servers, storage_factory, storage_options
 
 MODES = {"explicit": False, "auto_save": True}
-FLOOR = "bare starlette +"
+FLOOR = "bare +"
 
 
 @dataclass

@@ -25,7 +25,7 @@ async def profile(spec: str) -> int:
             f"MODE one of {tuple(MODES)}, SCENARIO one of {tuple(SCENARIOS)}"
         )
         return 2
-    with running_servers({backend}, need_redis=False) as servers:
+    with running_servers({backend}) as servers:
         if backend == "bare":
             bench = bare()
         else:

@@ -50,9 +50,9 @@ def _start(what: str, start: Any, notes: list[str]) -> Any:
         return None
 
 
-def start_servers(backends: set[str], need_redis: bool) -> Servers:
+def start_servers(backends: set[str]) -> Servers:
     servers = Servers()
-    if "redis" in backends or need_redis:
+    if "redis" in backends:
         from tests.support.redis_servers import start_redis
 
         servers.redis = _start("redis-server", start_redis, servers.notes)
@@ -89,9 +89,9 @@ def storage_options(backend: str, servers: Servers, label: str) -> dict[str, Any
 
 
 @contextmanager
-def running_servers(backends: set[str], need_redis: bool) -> Iterator[Servers]:
-    """The servers `backends` need (redis also when a peer needs it), stopped on the way out."""
-    servers = start_servers(backends, need_redis)
+def running_servers(backends: set[str]) -> Iterator[Servers]:
+    """The servers `backends` need (the peers use the same redis), stopped on the way out."""
+    servers = start_servers(backends)
     try:
         yield servers
     finally:
