@@ -264,3 +264,16 @@ def test_middleware_takes_only_a_store() -> None:
 
     with pytest.raises(TypeError, match="Store"):
         SessionMiddleware(app, store=Config())  # type: ignore[arg-type]
+
+
+def test_default_ids_are_random_version_4_uuids() -> None:
+    import uuid
+
+    generate = Config().key_generator
+    ids = {generate() for _ in range(500)}
+    assert len(ids) == 500
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text

@@ -29,6 +29,8 @@ _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 _SCALARS: Final = frozenset({str, float, bool, type(None), bytes})
 _LONGEST: Final = dt.timedelta.max.total_seconds()
 
+_RecordShape = tuple[int, float, float, float, dict[str, Any]]
+
 Encode = Callable[[Any], Any]
 Decode = Callable[[Any], Any]
 
@@ -92,6 +94,8 @@ class SessionCodec:
         self._by_name: dict[str, _Registered] = {}
         self._packer = msgspec.msgpack.Encoder()
         self._unpacker = msgspec.msgpack.Decoder(ext_hook=self._from_ext)
+        # The record's shape is checked by msgspec itself, in C, while it decodes.
+        self._records = msgspec.msgpack.Decoder(_RecordShape, ext_hook=self._from_ext)
         self._converters: dict[type, Callable[[Any], Any]] = {
             int: self._int,
             list: self._list,
@@ -132,33 +136,23 @@ class SessionCodec:
         self, data: dict[str, Any], created: float, expiry: float, expires_at: float
     ) -> bytes:
         try:
-            wire = {key: self._wire(value) for key, value in data.items()}
+            scalars, wire_of = _SCALARS, self._wire
+            wire = {k: v if type(v) in scalars else wire_of(v) for k, v in data.items()}
         except RecursionError:
             raise ValueError("a session value refers to itself; it cannot be stored") from None
         return self._packer.encode([FORMAT_VERSION, created, expiry, expires_at, wire])
 
     def decode(self, raw: bytes) -> Record:
         try:
-            record = self._unpacker.decode(raw)
+            version, created, expiry, expires_at, data = self._records.decode(raw)
         except Exception as exc:
             raise DecodeError(f"not a session record: {type(exc).__name__}: {exc}") from exc
-        if (
-            type(record) is not list
-            or len(record) != 5
-            or record[0] != FORMAT_VERSION
-            or type(record[4]) is not dict
-            or not all(type(k) is str for k in record[4])
-            or not all(type(x) in (int, float) for x in record[1:4])
-        ):
-            raise DecodeError("not a session record of format version 1")
-        try:
-            created, expiry, expires_at = (float(x) for x in record[1:4])
-        except OverflowError:  # an extension-coded int beyond any float
-            raise DecodeError("a session record with impossible times") from None
+        if version != FORMAT_VERSION:
+            raise DecodeError(f"a session record of format version {version}, not 1")
         # Times no save could have written would break the session later (NaN, infinite).
         if not (math.isfinite(created) and math.isfinite(expires_at) and 0 < expiry < _LONGEST):
             raise DecodeError("a session record with impossible times")
-        return Record(record[4], created, expiry, expires_at)
+        return Record(data, created, expiry, expires_at)
 
     # -- encoding -------------------------------------------------------------------------
 

@@ -19,24 +19,25 @@ def is_valid_id(value: str) -> bool:
     return _VALID_ID.fullmatch(value) is not None
 
 
-def _cookie_values(headers: Iterable[tuple[bytes, bytes]], name: str) -> Iterable[str]:
-    for header, raw in headers:
-        if header != b"cookie":
-            continue
-        for pair in raw.decode("latin-1").split(";"):
-            key, sep, value = pair.partition("=")
-            if not sep or key.strip() != name:
-                continue
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            yield value
+_ID_BYTES: Final = rb"[A-Za-z0-9\-_.~+/=]{1,128}"
+_HEADER_ID: Final = re.compile(rb"[ \t]*(" + _ID_BYTES + rb")[ \t]*")
 
 
-def _header_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> Iterable[str]:
-    for header, raw in headers:
-        if header == name:
-            yield raw.decode("latin-1").strip()
+def _cookie_pattern(name: str) -> re.Pattern[bytes]:
+    """Matches `name=<valid id>` (optionally quoted) as a whole pair of a Cookie header.
+
+    Only valid ids match, so the first match is the first valid one among duplicates, and a
+    request's cookies are never decoded or split: this runs on every session lookup.
+    """
+    return re.compile(
+        rb"(?:^|;)[ \t]*"
+        + re.escape(name.encode("latin-1"))
+        + rb'[ \t]*=[ \t]*(?:"('
+        + _ID_BYTES
+        + rb')"|('
+        + _ID_BYTES
+        + rb"))[ \t]*(?:;|$)"
+    )
 
 
 def _query_values(query: bytes, name: str) -> Iterable[str]:
@@ -47,35 +48,55 @@ def _query_values(query: bytes, name: str) -> Iterable[str]:
             yield value
 
 
-def find_id(
-    scope: Mapping[str, Any], lookups: tuple[tuple[Source, str], ...]
-) -> tuple[str, Source] | None:
-    """The first valid id along the lookup chain, and where it came from."""
-    headers = scope.get("headers") or ()
-    for source, name in lookups:
-        if source is Source.COOKIE:
-            values = _cookie_values(headers, name)
-        elif source is Source.HEADER:
-            values = _header_values(headers, name.encode("latin-1"))
-        else:
-            values = _query_values(scope.get("query_string") or b"", name)
-        for value in values:
-            if is_valid_id(value):
-                return value, source
-    return None
+class IdFinder:
+    """Reads the first valid id along a lookup chain (R4) and says where it came from."""
+
+    __slots__ = ("_steps",)
+
+    def __init__(self, lookups: tuple[tuple[Source, str], ...]) -> None:
+        self._steps: list[tuple[Source, str, bytes, re.Pattern[bytes] | None]] = [
+            (
+                source,
+                name,
+                b"cookie" if source is Source.COOKIE else name.encode("latin-1"),
+                _cookie_pattern(name) if source is Source.COOKIE else None,
+            )
+            for source, name in lookups
+        ]
+
+    def find(self, scope: Mapping[str, Any]) -> tuple[str, Source] | None:
+        headers = scope.get("headers") or ()
+        for source, name, header_name, pattern in self._steps:
+            if source is Source.URL_QUERY:
+                for value in _query_values(scope.get("query_string") or b"", name):
+                    if is_valid_id(value):
+                        return value, source
+                continue
+            for header, raw in headers:
+                if header != header_name:
+                    continue
+                if pattern is not None:
+                    found = pattern.search(raw)
+                    if found is not None:
+                        return (found[1] or found[2]).decode("ascii"), source
+                else:
+                    found = _HEADER_ID.fullmatch(raw)
+                    if found is not None:
+                        return found[1].decode("ascii"), source
+        return None
 
 
 class ResponseWriter:
     """The headers that carry a session id back, built from one `Config` once."""
 
-    __slots__ = ("_cookie_names", "_header_names", "_path", "_session_only", "_suffix")
+    __slots__ = ("_cookie_prefixes", "_expiry_headers", "_header_names", "_path", "_suffix")
 
     def __init__(self, config: Config) -> None:
-        self._cookie_names = [name for s, name in config.lookups if s is Source.COOKIE]
+        cookie_names = [name for s, name in config.lookups if s is Source.COOKIE]
+        self._cookie_prefixes = [f"{name}=".encode("latin-1") for name in cookie_names]
         self._header_names = [
             name.encode("latin-1") for s, name in config.lookups if s is Source.HEADER
         ]
-        self._path = f"; Path={config.cookie_path or '/'}"
         attributes = []
         if config.cookie_domain:
             attributes.append(f"Domain={config.cookie_domain}")
@@ -86,31 +107,29 @@ class ResponseWriter:
         attributes.append(f"SameSite={config.cookie_same_site}")
         if config.cookie_partitioned:
             attributes.append("Partitioned")
-        self._suffix = "; " + "; ".join(attributes)
-        self._session_only = config.cookie_session_only
-
-    @property
-    def writes_anything(self) -> bool:
-        return bool(self._cookie_names or self._header_names)
+        path = f"; Path={config.cookie_path or '/'}"
+        suffix = "; " + "; ".join(attributes)
+        self._path = path.encode("latin-1")
+        # Session-only cookies carry no Max-Age: their whole tail is fixed.
+        self._suffix: bytes | None = None if config.cookie_session_only else suffix.encode()
+        if config.cookie_session_only:
+            self._path += suffix.encode("latin-1")
+        expired = f"{path}; Max-Age=0; Expires={_EXPIRED}{suffix}"
+        self._expiry_headers = [
+            (b"set-cookie", f"{name}={expired}".encode("latin-1")) for name in cookie_names
+        ]
 
     def id_headers(self, session_id: str, max_age: float) -> list[tuple[bytes, bytes]]:
         """R6: a Set-Cookie per cookie source and a header per header source."""
-        age = "" if self._session_only else f"; Max-Age={max(0, math.ceil(max_age))}"
-        attrs = f"{self._path}{age}{self._suffix}"
-        headers = [
-            (b"set-cookie", f"{name}={session_id}{attrs}".encode("latin-1"))
-            for name in self._cookie_names
-        ]
-        value = session_id.encode("latin-1")
-        headers.extend((name, value) for name in self._header_names)
+        value = session_id.encode("ascii")
+        tail = self._path
+        if self._suffix is not None:
+            tail += b"; Max-Age=%d" % max(0, math.ceil(max_age)) + self._suffix
+        headers = [(b"set-cookie", prefix + value + tail) for prefix in self._cookie_prefixes]
+        if self._header_names:
+            headers += [(name, value) for name in self._header_names]
         return headers
 
     def expiry_headers(self) -> list[tuple[bytes, bytes]]:
         """R8: expire every session cookie; header sources get nothing."""
-        return [
-            (
-                b"set-cookie",
-                f"{name}={self._path}; Max-Age=0; Expires={_EXPIRED}{self._suffix}".encode(),
-            )
-            for name in self._cookie_names
-        ]
+        return list(self._expiry_headers)

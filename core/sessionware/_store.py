@@ -11,7 +11,7 @@ from typing import Any, Final
 from ._codec import DecodeError, Record, SessionCodec
 from ._config import Config
 from ._exchange import Exchange
-from ._http import ResponseWriter, find_id, is_valid_id
+from ._http import IdFinder, ResponseWriter, is_valid_id
 from ._loader import resolve_storage
 from ._session import Session
 
@@ -20,7 +20,7 @@ logger = logging.getLogger("sessionware")
 
 def _scope_of(request: object) -> Mapping[str, Any]:
     scope = getattr(request, "scope", None)
-    if isinstance(scope, Mapping):
+    if type(scope) is dict or isinstance(scope, Mapping):
         return scope
     if isinstance(request, Mapping) and "type" in request:
         return request
@@ -50,7 +50,7 @@ class Store:
         self._storage = resolve_storage(config.storage, config.storage_options)
         self._codec = SessionCodec()
         self._writer = ResponseWriter(config)
-        self._lookups = config.lookups
+        self._finder = IdFinder(config.lookups)
         self._expiration = config.expiration.total_seconds()  # type: ignore[union-attr]
         absolute = config.absolute_timeout
         self._absolute: float | None = (
@@ -83,7 +83,7 @@ class Store:
             )
         if exchange.session is not None:
             return exchange.session
-        found = find_id(scope, self._lookups)
+        found = self._finder.find(scope)
         record = None if found is None else await self._load(found[0])
         if exchange.session is not None:  # a concurrent get() of this request won the race
             return exchange.session

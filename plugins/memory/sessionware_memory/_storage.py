@@ -24,6 +24,7 @@ class MemoryStorage:
         self.config = MemoryConfig.from_options(url=url, gc_interval=gc_interval)
         self._entries: dict[str, _Entry] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper_loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     @hookimpl
@@ -42,7 +43,7 @@ class MemoryStorage:
         deadline = None if expires_in is None else time.monotonic() + expires_in
         # bytes(...) copies a mutable buffer; an immutable bytes object is safe to share.
         self._entries[key] = (bytes(value), deadline)
-        if deadline is not None:
+        if deadline is not None and self._sweeper_loop is not asyncio.get_running_loop():
             self._ensure_sweeper()
 
     @hookimpl
@@ -75,15 +76,17 @@ class MemoryStorage:
         return len(expired)
 
     def _ensure_sweeper(self) -> None:
-        loop = asyncio.get_running_loop()
-        sweeper = self._sweeper
-        if self._closed or (
-            sweeper is not None and not sweeper.done() and sweeper.get_loop() is loop
-        ):
+        """Start the sweep on the running loop: the first time, or when the loop changed."""
+        if self._closed:
             return
+        loop = asyncio.get_running_loop()
         self._sweeper = loop.create_task(self._sweep_forever(), name="sessionware-memory-sweeper")
+        self._sweeper_loop = loop
 
     async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.gc_interval)
-            self.sweep()
+        try:
+            while True:
+                await asyncio.sleep(self.config.gc_interval)
+                self.sweep()
+        finally:
+            self._sweeper_loop = None  # ended: the next write starts a new one
