@@ -37,9 +37,9 @@ class Exchange:
         self._failed = False
 
     def saved(self, session: Session, ttl: float) -> None:
-        if session.origin is Source.URL_QUERY and not session.fresh:
+        if session._origin is Source.URL_QUERY and not session._fresh:
             return  # R7: an id read from the query string is never echoed into a cookie
-        self.pending = self.writer.id_headers(session.id, ttl)
+        self.pending = self.writer.id_headers(session._id, ttl)
         self._pending_id = True
 
     def expired(self) -> None:

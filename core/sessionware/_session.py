@@ -73,7 +73,6 @@ class Session:
         store: Store,
         exchange: Exchange | None,
         session_id: str,
-        *,
         data: dict[str, Any],
         expiry: float,
         created: float,

@@ -150,31 +150,14 @@ class Store:
 
     def _fresh_session(self, exchange: Exchange | None) -> Session:
         now = time.time()
-        return Session(
-            self,
-            exchange,
-            self._new_id(),
-            data={},
-            expiry=self._expiration,
-            created=now,
-            expires_at=now + self._expiration,
-            fresh=True,
-        )
+        expiration = self._expiration
+        return Session(self, exchange, self._new_id(), {}, expiration, now, now + expiration, True)
 
     def _session_from(
         self, session_id: str, record: Record, exchange: Exchange | None, origin: Any
     ) -> Session:
-        return Session(
-            self,
-            exchange,
-            session_id,
-            data=record.data,
-            expiry=record.expiry,
-            created=record.created,
-            expires_at=record.expires_at,
-            fresh=False,
-            origin=origin,
-        )
+        data, created, expiry, expires_at = record
+        return Session(self, exchange, session_id, data, expiry, created, expires_at, False, origin)
 
     async def _load(self, session_id: str) -> Record | None:
         raw = await self._storage.get(session_id)
