@@ -135,9 +135,16 @@ class SessionCodec:
     def encode(
         self, data: dict[str, Any], created: float, expiry: float, expires_at: float
     ) -> bytes:
+        # Top-level strings and 64-bit ints are most session values: they skip `_wire`.
+        scalars, wire_of = _SCALARS, self._wire
+        wire: dict[str, Any] = {}
         try:
-            scalars, wire_of = _SCALARS, self._wire
-            wire = {k: v if type(v) in scalars else wire_of(v) for k, v in data.items()}
+            for key, value in data.items():
+                kind = type(value)
+                if kind in scalars or (kind is int and _INT64_MIN <= value <= _UINT64_MAX):
+                    wire[key] = value
+                else:
+                    wire[key] = wire_of(value)
         except RecursionError:
             raise ValueError("a session value refers to itself; it cannot be stored") from None
         return self._packer.encode([FORMAT_VERSION, created, expiry, expires_at, wire])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from ._exchange import Exchange
 from ._store import Store
 
 Scope = MutableMapping[str, Any]
@@ -27,16 +28,17 @@ class SessionMiddleware:
         self.store = store
         self.auto_save = auto_save
         self._key = store.scope_key
+        self._writer = store._writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            exchange = self.store._new_exchange(self.auto_save, send)
+            exchange = Exchange(self._writer, self.auto_save, send)
             scope[self._key] = exchange
             await self.app(scope, receive, exchange.send)
         elif kind == "websocket":
             # A websocket can read its session; its handshake has no response to carry a cookie.
-            scope[self._key] = self.store._new_exchange(False, send)
+            scope[self._key] = Exchange(self._writer, False, send)
             await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -145,9 +145,6 @@ class Store:
             return expiry
         return min(expiry, created + self._absolute - now)
 
-    def _new_exchange(self, auto_save: bool, send: Any) -> Exchange:
-        return Exchange(self._writer, auto_save, send)
-
     def _fresh_session(self, exchange: Exchange | None) -> Session:
         now = time.time()
         expiration = self._expiration
