@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Connection, ConnectionPool, Redis, RedisCluster, SSLConnection
@@ -11,6 +12,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ._config import DEFAULT_SOCKET_TIMEOUT, Client, RedisConfig
+from ._direct import DirectCommands
 from ._gate import Gate
 
 
@@ -29,13 +31,26 @@ def _cluster_retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.5, base=0.05), 2)
 
 
-def _connection_options(config: RedisConfig) -> dict[str, Any]:
+def _connection_options(config: RedisConfig, *, socket_timeout: float | None) -> dict[str, Any]:
     return {
         "username": config.username,
         "password": config.password,
-        "socket_timeout": config.socket_timeout,
+        "socket_timeout": socket_timeout,
         "socket_connect_timeout": config.socket_connect_timeout,
     }
+
+
+def bounds_each_call(config: RedisConfig) -> bool:
+    """Whether the storage bounds every call by `socket_timeout` itself.
+
+    redis-py applies a socket_timeout twice per command, and the write half through
+    `asyncio.wait_for`, which starts a task: together about a tenth of a command's CPU.
+    For the clients it builds for one server or Sentinel, the plugin leaves the sockets
+    without a timeout and bounds the whole call once instead; a call cut short closes its
+    connection (redis-py drops a connection whose reply was not read). The cluster client
+    keeps its own timeouts, which its retries and topology refreshes rely on.
+    """
+    return config.client is None and config.mode != "cluster"
 
 
 def connect(config: RedisConfig) -> tuple[Client, tuple[Any, ...]]:
@@ -49,7 +64,7 @@ def connect(config: RedisConfig) -> tuple[Client, tuple[Any, ...]]:
             ssl=config.ssl,
             max_connections=config.max_connections,
             retry=_cluster_retry(),
-            **_connection_options(config),
+            **_connection_options(config, socket_timeout=config.socket_timeout),
         )
         return cluster, (cluster,)
     if config.mode == "sentinel":
@@ -61,10 +76,22 @@ def connect(config: RedisConfig) -> tuple[Client, tuple[Any, ...]]:
         db=config.db,
         max_connections=config.max_connections,
         retry=_reconnect_once(),
-        **_connection_options(config),
+        **_connection_options(config, socket_timeout=None),
     )
     client = Redis.from_pool(pool)
     return client, (client,)
+
+
+def commands_of(config: RedisConfig, client: Client) -> tuple[Callable[..., Awaitable[Any]], Any]:
+    """How get, set and delete send a command, and what must be closed for it (or None).
+
+    For one server of our own the commands skip redis-py's client and pool layers (see
+    `DirectCommands`); everything else goes through the client.
+    """
+    if config.mode == "server" and isinstance(client, Redis):
+        direct = DirectCommands(client.connection_pool)
+        return direct, direct
+    return client.execute_command, None
 
 
 def _sentinel_master(config: RedisConfig) -> tuple[Client, tuple[Any, ...]]:
@@ -84,7 +111,7 @@ def _sentinel_master(config: RedisConfig) -> tuple[Client, tuple[Any, ...]]:
         ssl=config.ssl,
         max_connections=config.max_connections,
         retry=_reconnect_once(),
-        **_connection_options(config),
+        **_connection_options(config, socket_timeout=None),
     )
     return master, (master, *sentinel.sentinels)
 

@@ -83,3 +83,32 @@ class Closed:
         traceback: TracebackType | None,
     ) -> None:
         return None
+
+
+class Deadline:
+    """Bounds one command, once it has its turn, by `seconds`, and says so on expiry.
+
+    One instance per call: `asyncio.timeout` keeps per-call state.
+    """
+
+    __slots__ = ("_seconds", "_timeout")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._timeout = asyncio.timeout(seconds)
+
+    async def __aenter__(self) -> None:
+        await self._timeout.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            await self._timeout.__aexit__(exc_type, exc, traceback)
+        except TimeoutError:
+            raise TimeoutError(
+                f"redis storage: no answer within {self._seconds} s (socket_timeout)"
+            ) from None

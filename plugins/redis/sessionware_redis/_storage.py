@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pluggy
@@ -13,8 +14,8 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 
 from ._config import RedisConfig
-from ._connect import connect, gate
-from ._gate import Closed, Gate
+from ._connect import bounds_each_call, commands_of, connect, gate
+from ._gate import Closed, Deadline, Gate
 
 hookimpl = pluggy.HookimplMarker("sessionware")
 
@@ -77,8 +78,14 @@ class RedisStorage:
             max_connections=max_connections,
         )
         self._prefix = self.config.key_prefix
-        self._client, self._owned = connect(self.config)
+        self._client, owned = connect(self.config)
+        self._run, direct = commands_of(self.config, self._client)
+        self._owned = owned if direct is None else (direct, *owned)
         self._gate: Gate | Closed = gate(self.config, self._client)
+        timeout = self.config.socket_timeout
+        self._bound: Callable[[], AbstractAsyncContextManager[object]] = (
+            (lambda: Deadline(timeout)) if bounds_each_call(self.config) else contextlib.nullcontext
+        )
 
     def __repr__(self) -> str:
         return f"<RedisStorage {self.config.mode} key_prefix={self._prefix!r}>"
@@ -90,24 +97,24 @@ class RedisStorage:
 
     @hookimpl
     async def storage_get(self, key: str) -> bytes | None:
-        async with self._gate:
-            value = await self._client.get(self._prefix + key)
-        return value  # type: ignore[return-value]  # bytes: the client never decodes
+        async with self._gate, self._bound():
+            value: bytes | None = await self._run("GET", self._prefix + key)
+        return value  # bytes: the client never decodes
 
     @hookimpl
     async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
         if type(value) is not bytes:
             value = bytes(value)  # a mutable buffer is copied before the await
-        async with self._gate:
+        async with self._gate, self._bound():
             if expires_in is None:
-                await self._client.set(self._prefix + key, value)
+                await self._run("SET", self._prefix + key, value)
             else:
-                await self._client.set(self._prefix + key, value, px=milliseconds(expires_in))
+                await self._run("SET", self._prefix + key, value, "PX", milliseconds(expires_in))
 
     @hookimpl
     async def storage_delete(self, key: str) -> None:
-        async with self._gate:
-            await self._client.unlink(self._prefix + key)
+        async with self._gate, self._bound():
+            await self._run("UNLINK", self._prefix + key)
 
     @hookimpl
     async def storage_reset(self) -> None:
@@ -120,7 +127,7 @@ class RedisStorage:
             for node in client.get_primaries():
                 await self._reset_cluster_node(client, node, pattern)
         else:
-            await self._reset_server(client, pattern)
+            await self._reset_server(pattern)
 
     @hookimpl
     async def storage_close(self) -> None:
@@ -133,14 +140,15 @@ class RedisStorage:
             for resource in owned:
                 closing.push_async_callback(resource.aclose)
 
-    async def _reset_server(self, client: Redis, pattern: str) -> None:
+    async def _reset_server(self, pattern: str) -> None:
         cursor = 0
         while True:
-            async with self._gate:
-                cursor, keys = await client.scan(cursor, match=pattern, count=SCAN_BATCH)
+            async with self._gate, self._bound():
+                reply = await self._run("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_BATCH)
+            cursor, keys = int(reply[0]), reply[1]  # raw (b"17", [...]) or parsed (17, [...])
             if keys:
-                async with self._gate:
-                    await client.unlink(*keys)
+                async with self._gate, self._bound():
+                    await self._run("UNLINK", *keys)
             if cursor == 0:
                 return
 
