@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.redis_servers",
     "tests.support.memcached_servers",
     "tests.support.backends",
+    "tests.support.demo",
 ]

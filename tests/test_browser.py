@@ -9,14 +9,13 @@ test skips, saying why, only where it cannot be installed (and never under CI=tr
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from tests.support.processes import ServerProcess, free_port, require_binary
+from tests.support.processes import require_binary
 
 COOKIE = "session_id"
 CHROMIUM_FLAGS = [
@@ -28,19 +27,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@pytest.fixture
-def demo() -> Iterator[str]:
-    port = free_port()
-    server = ServerProcess(
-        "demo", [sys.executable, "-m", "sessionware", "demo", "--port", str(port)], port
-    )
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -5,31 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import httpx
-import pytest
-
-from tests.support.processes import ServerProcess, free_port
 
 
 def field(page: str, element_id: str) -> str:
     match = re.search(rf'id="{element_id}">([^<]*)<', page)
     assert match is not None, f"#{element_id} missing from the page"
     return match.group(1)
-
-
-@pytest.fixture
-def demo() -> Iterator[str]:
-    port = free_port()
-    server = ServerProcess(
-        "demo", [sys.executable, "-m", "sessionware", "demo", "--port", str(port)], port
-    )
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def test_the_demo_walks_through_login_counter_regenerate_and_logout(demo: str) -> None:

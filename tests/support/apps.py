@@ -333,17 +333,11 @@ def session_cookie(response: httpx.Response, name: str = COOKIE) -> SetCookie | 
     return found[0] if found else None
 
 
-async def raw_http(
-    app: Any,
-    path: str = "/read",
-    *,
-    headers: Sequence[tuple[bytes, bytes]] = (),
-    query_string: bytes = b"",
-    method: str = "GET",
-    body: bytes = b"",
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Call the ASGI app with exactly these header bytes (what httpx would refuse to send)."""
-    scope = {
+def http_scope(
+    path: str, headers: Sequence[tuple[bytes, bytes]], query_string: bytes, method: str
+) -> dict[str, Any]:
+    """The scope a server would build for this request, headers exactly as given."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -357,6 +351,19 @@ async def raw_http(
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
+
+
+async def raw_http(
+    app: Any,
+    path: str = "/read",
+    *,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    query_string: bytes = b"",
+    method: str = "GET",
+    body: bytes = b"",
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Call the ASGI app with exactly these header bytes (what httpx would refuse to send)."""
+    scope = http_scope(path, headers, query_string, method)
     messages: list[dict[str, Any]] = []
     sent = False
 

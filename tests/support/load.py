@@ -25,6 +25,8 @@ import sessionware
 from hypothesis import HealthCheck, settings
 from sessionware import SessionMiddleware, StorageError, Store
 
+from tests.support.apps import http_scope
+
 # R4, written out again here on purpose: the tests check the core against the spec's text.
 VALID_ID: Final = re.compile(r"[A-Za-z0-9\-_.~+/=]{1,128}")
 COOKIE: Final = "session_id"
@@ -160,20 +162,7 @@ async def call(
     method: str = "GET",
 ) -> Reply:
     """Call an ASGI app with exactly these bytes, the way a server would, and collect the reply."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query_string,
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *(headers or [])],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(path, headers or [], query_string, method)
     received = False
     start: Message | None = None
     body: list[bytes] = []
