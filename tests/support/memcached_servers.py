@@ -13,7 +13,10 @@ from .processes import ServerProcess, free_port, require_binary
 def start_memcached(*extra: str) -> ServerProcess:
     binary = require_binary("memcached", "memcached")
     port = free_port()
-    argv = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-u", "root", "-m", "64", *extra]
+    # memcached's default item limit (-I 1m) counts the key and header too, so the 1 MiB
+    # value of the conformance suite needs a larger one; 2 MiB still overflows it.
+    limits = ["-m", "64", "-I", "2m"]
+    argv = [binary, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-u", "root", *limits, *extra]
     server = ServerProcess("memcached", argv, port)
     server.start()
     return server
