@@ -29,17 +29,22 @@ _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 _SCALARS: Final = frozenset({str, float, bool, type(None), bytes})
 _LONGEST: Final = dt.timedelta.max.total_seconds()
 
-_RecordShape = tuple[int, float, float, float, dict[str, Any]]
-
 Encode = Callable[[Any], Any]
 Decode = Callable[[Any], Any]
 
 
-class Record(NamedTuple):
-    data: dict[str, Any]
+class Record(msgspec.Struct, array_like=True, frozen=True):
+    """A stored session; on the wire ``[version, created, expiry, expires_at, data]``.
+
+    msgspec builds and checks it in C while it decodes: times are unix seconds, expiry is
+    this session's lifetime in seconds (R12), `data` its values.
+    """
+
+    version: int
     created: float
     expiry: float
     expires_at: float
+    data: dict[str, Any]
 
 
 class DecodeError(ValueError):
@@ -95,7 +100,7 @@ class SessionCodec:
         self._packer = msgspec.msgpack.Encoder()
         self._unpacker = msgspec.msgpack.Decoder(ext_hook=self._from_ext)
         # The record's shape is checked by msgspec itself, in C, while it decodes.
-        self._records = msgspec.msgpack.Decoder(_RecordShape, ext_hook=self._from_ext)
+        self._records = msgspec.msgpack.Decoder(Record, ext_hook=self._from_ext)
         self._converters: dict[type, Callable[[Any], Any]] = {
             int: self._int,
             list: self._list,
@@ -147,19 +152,24 @@ class SessionCodec:
                     wire[key] = wire_of(value)
         except RecursionError:
             raise ValueError("a session value refers to itself; it cannot be stored") from None
+        # The same array a `Record` decodes from; a list packs faster than a new Struct.
         return self._packer.encode([FORMAT_VERSION, created, expiry, expires_at, wire])
 
     def decode(self, raw: bytes) -> Record:
         try:
-            version, created, expiry, expires_at, data = self._records.decode(raw)
+            record = self._records.decode(raw)
         except Exception as exc:
             raise DecodeError(f"not a session record: {type(exc).__name__}: {exc}") from exc
-        if version != FORMAT_VERSION:
-            raise DecodeError(f"a session record of format version {version}, not 1")
+        if record.version != FORMAT_VERSION:
+            raise DecodeError(f"a session record of format version {record.version}, not 1")
         # Times no save could have written would break the session later (NaN, infinite).
-        if not (math.isfinite(created) and math.isfinite(expires_at) and 0 < expiry < _LONGEST):
+        if not (
+            math.isfinite(record.created)
+            and math.isfinite(record.expires_at)
+            and 0 < record.expiry < _LONGEST
+        ):
             raise DecodeError("a session record with impossible times")
-        return Record(data, created, expiry, expires_at)
+        return record
 
     # -- encoding -------------------------------------------------------------------------
 

@@ -89,7 +89,14 @@ class IdFinder:
 class ResponseWriter:
     """The headers that carry a session id back, built from one `Config` once."""
 
-    __slots__ = ("_cookie_prefixes", "_expiry_headers", "_header_names", "_path", "_suffix")
+    __slots__ = (
+        "_cookie_prefixes",
+        "_expiry_headers",
+        "_header_names",
+        "_last_tail",
+        "_path",
+        "_suffix",
+    )
 
     def __init__(self, config: Config) -> None:
         cookie_names = [name for s, name in config.lookups if s is Source.COOKIE]
@@ -115,6 +122,7 @@ class ResponseWriter:
         if config.cookie_session_only:
             self._path += suffix.encode("latin-1")
         expired = f"{path}; Max-Age=0; Expires={_EXPIRED}{suffix}"
+        self._last_tail: tuple[int, bytes] = (-1, b"")
         self._expiry_headers = [
             (b"set-cookie", f"{name}={expired}".encode("latin-1")) for name in cookie_names
         ]
@@ -124,10 +132,18 @@ class ResponseWriter:
         value = session_id.encode("ascii")
         tail = self._path
         if self._suffix is not None:
-            tail += b"; Max-Age=%d" % max(0, math.ceil(max_age)) + self._suffix
-        headers = [(b"set-cookie", prefix + value + tail) for prefix in self._cookie_prefixes]
-        if self._header_names:
-            headers += [(name, value) for name in self._header_names]
+            seconds = max(0, math.ceil(max_age))
+            last_seconds, last_tail = self._last_tail
+            if seconds == last_seconds:  # nearly every save: the configured expiration
+                tail = last_tail
+            else:
+                tail += b"; Max-Age=" + str(seconds).encode() + self._suffix
+                self._last_tail = (seconds, tail)
+        headers = []
+        for prefix in self._cookie_prefixes:
+            headers.append((b"set-cookie", prefix + value + tail))
+        for name in self._header_names:
+            headers.append((name, value))
         return headers
 
     def expiry_headers(self) -> list[tuple[bytes, bytes]]:

@@ -153,8 +153,17 @@ class Store:
     def _session_from(
         self, session_id: str, record: Record, exchange: Exchange | None, origin: Any
     ) -> Session:
-        data, created, expiry, expires_at = record
-        return Session(self, exchange, session_id, data, expiry, created, expires_at, False, origin)
+        return Session(
+            self,
+            exchange,
+            session_id,
+            record.data,
+            record.expiry,
+            record.created,
+            record.expires_at,
+            False,
+            origin,
+        )
 
     async def _load(self, session_id: str) -> Record | None:
         raw = await self._storage.get(session_id)
