@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from ._config import LONGEST_EXPIRY
+
 FORMAT_VERSION: Final = 1
 
 _TUPLE, _SET, _FROZENSET, _DICT, _BIGINT = 1, 2, 3, 4, 5
@@ -27,7 +29,6 @@ _DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _REGISTERED = 6, 7, 8, 9, 
 
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 _SCALARS: Final = frozenset({str, float, bool, type(None), bytes})
-_LONGEST: Final = dt.timedelta.max.total_seconds()
 
 Encode = Callable[[Any], Any]
 Decode = Callable[[Any], Any]
@@ -166,7 +167,7 @@ class SessionCodec:
         if not (
             math.isfinite(record.created)
             and math.isfinite(record.expires_at)
-            and 0 < record.expiry < _LONGEST
+            and 0 < record.expiry < LONGEST_EXPIRY
         ):
             raise DecodeError("a session record with impossible times")
         return record

@@ -12,6 +12,8 @@ from enum import StrEnum
 from typing import Any, Final
 
 DEFAULT_EXPIRATION: Final = timedelta(hours=24)
+# The longest lifetime a session can have: `Session.expiry` must still be a timedelta.
+LONGEST_EXPIRY: Final = timedelta.max.total_seconds()
 
 # RFC 7230 token characters: what a cookie or header name may contain.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from ._config import Source
+from ._config import LONGEST_EXPIRY, Source
 
 if TYPE_CHECKING:
     from ._exchange import Exchange
@@ -22,8 +22,6 @@ logger = logging.getLogger("sessionware")
 
 # Renewing an entry is worth a write only when it gains at least this much lifetime.
 _MIN_RENEWAL_GAIN = 1.0
-# The longest expiry `Session.expiry` can still report as a timedelta.
-_LONGEST: Final = timedelta.max.total_seconds()
 
 # Setting the very object a key already holds counts as a change unless it cannot mutate:
 # that is how an app says "I changed the list in place" (R19).
@@ -108,6 +106,12 @@ class Session:
         return self._fresh
 
     @property
+    def origin(self) -> Source | None:
+        """Where this session's id was read (None for a new id): an id from the query string
+        is never written back into a cookie or header (R7)."""
+        return self._origin
+
+    @property
     def expiry(self) -> timedelta:
         return timedelta(seconds=self._expiry)
 
@@ -119,7 +123,7 @@ class Session:
             seconds = float(expiry)
         else:
             raise TypeError(f"set_expiry takes a timedelta or seconds, got {type(expiry).__name__}")
-        if not 0 < seconds <= _LONGEST:  # also refuses NaN and infinity
+        if not 0 < seconds <= LONGEST_EXPIRY:  # also refuses NaN and infinity
             raise ValueError(f"set_expiry needs a positive, finite duration, got {expiry!r}")
         self._expiry = seconds
         self._changed = True
@@ -240,12 +244,6 @@ class Session:
             self._expiry = self._store._expiration
         self._destroyed = False
         self._changed = False
-
-    # -- what the middleware asks ---------------------------------------------------------
-
-    @property
-    def origin(self) -> Source | None:
-        return self._origin
 
     def needs_auto_save(self, now: float) -> bool:
         """R19 and R22: changed (and not fresh-and-empty), or read and half-way to expiry."""

@@ -30,12 +30,11 @@ def _scope_of(request: object) -> Mapping[str, Any]:
     )
 
 
-def _check_id_argument(session_id: object, method: str) -> str:
+def _check_id_argument(session_id: object, method: str) -> None:
     if not isinstance(session_id, str):
         raise TypeError(f"store.{method}() takes the session id as a str")
     if not session_id:
         raise ValueError(f"store.{method}() needs a session id, got an empty string")
-    return session_id
 
 
 class Store:
