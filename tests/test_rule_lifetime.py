@@ -113,14 +113,14 @@ async def test_r12_set_expiry_rejects_what_is_not_a_positive_duration(
 async def test_r13_a_session_not_saved_within_its_expiry_is_gone(
     storage_backend: Backend,
 ) -> None:
-    async with serve(storage_backend, expiration=1) as (store, http):
+    async with serve(storage_backend, expiration=2) as (store, http):
         session_id = (await do(http, ["set", "n", 1], ["save"])).json()["id"]
-        await asyncio.sleep(0.5)
-        # explicit cookie headers: httpx's jar rounds a 1 s Max-Age down to "now"
+        await asyncio.sleep(0.5)  # 1.5 s of slack left, for a slow machine
+        # explicit cookie headers: httpx's jar rounds a short Max-Age down to "now"
         read = (await http.get("/read", headers=cookie_header(session_id))).json()
         # reading does not save (explicit mode)
         assert read["id"] == session_id
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(1.7)
         gone = (await http.get("/read", headers=cookie_header(session_id))).json()
         assert gone["fresh"] is True
         assert gone["id"] != session_id
@@ -188,22 +188,24 @@ async def test_r13_absolute_timeout_reached_during_a_request_resets_instead_of_s
 
 
 async def test_r13_absolute_timeout_ends_an_active_session(storage_backend: Backend) -> None:
-    async with serve_counting(storage_backend, expiration=1.5, absolute_timeout=2) as (
+    # Saves at about 0, 0.6 and 1.2 s leave 1.2 s of slack before the 2.4 s limit, so a slow
+    # machine cannot push the last save past it; the last sleep ends at 2.6 s at the earliest.
+    async with serve_counting(storage_backend, expiration=2, absolute_timeout=2.4) as (
         _,
         storage,
         http,
     ):
         session_id = (await do(http, ["set", "n", 0], ["save"])).json()["id"]
         for step in (1, 2):
-            await asyncio.sleep(0.7)
+            await asyncio.sleep(0.6)
             kept = (
                 await do(http, ["set", "n", step], ["save"], headers=cookie_header(session_id))
             ).json()
             assert kept["id"] == session_id
         ttls = [call[2] for call in sets(storage)]
-        assert ttls[0] == 1.5
-        assert ttls[0] > ttls[1] > ttls[2] > 0  # capped by what is left of the 2 s
-        await asyncio.sleep(0.7)
+        assert ttls[0] == 2
+        assert ttls[0] > ttls[1] > ttls[2] > 0  # capped by what is left of the 2.4 s
+        await asyncio.sleep(1.4)
         body = (await http.get("/read", headers=cookie_header(session_id))).json()
         assert body["fresh"] is True
         assert body["id"] != session_id
