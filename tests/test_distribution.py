@@ -81,5 +81,5 @@ def test_the_redis_extra_installs_core_memory_and_redis(wheelhouse: Path, tmp_pa
         ("redis", "sessionware-redis", "0.1.0"),
         ("rediss", "sessionware-redis", "0.1.0"),
     }
-    probe = "from sessionware import Store; print(Store()._storage.backend)"
+    probe = "from sessionware import Store; print(Store().backend)"
     assert run(python, "-c", probe, cwd=tmp_path).strip() == "memory"

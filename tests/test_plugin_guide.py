@@ -70,5 +70,5 @@ def test_the_guide_entry_point_makes_the_storage_selectable_by_name(
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.invalidate_caches()
     store = Store(Config(storage="memo"))
-    assert store._storage.backend == "memo"
+    assert store.backend == "memo"
     sys.modules.pop("memo_storage", None)

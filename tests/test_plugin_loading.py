@@ -17,7 +17,7 @@ from sessionware import (
     StorageNotFoundError,
     Store,
 )
-from sessionware._facade import StorageFacade
+from sessionware._storage_calls import StorageCalls
 
 from tests.support.fake_dists import write_distribution
 
@@ -50,12 +50,12 @@ class Complete:
 
 
 def test_default_store_uses_memory() -> None:
-    assert Store()._storage.backend == "memory"
+    assert Store().backend == "memory"
 
 
 @pytest.mark.parametrize("storage", ["memory", " Memory ", "MEMORY", "memory://"])
 def test_memory_is_found_by_name_or_url(storage: str) -> None:
-    assert Store(Config(storage=storage))._storage.backend == "memory"
+    assert Store(Config(storage=storage)).backend == "memory"
 
 
 def test_unknown_name_lists_installed_and_says_how_to_install() -> None:
@@ -101,7 +101,7 @@ def test_options_with_a_plugin_object_are_refused() -> None:
 def test_a_plugin_object_is_used_as_given() -> None:
     plugin = Complete()
     store = Store(Config(storage=plugin))
-    assert store._storage.backend == "Complete"
+    assert store.backend == "Complete"
 
 
 def test_an_object_without_hooks_is_rejected_naming_them() -> None:
@@ -191,9 +191,9 @@ def test_an_installed_third_party_plugin_is_found_and_given_its_options(site: Pa
         {"third_storage": source},
     )
     store = Store(Config(storage="third://somewhere"))
-    assert store._storage.backend == "third"
+    assert store.backend == "third"
     store = Store(Config(storage="third", storage_options={"flavour": "salted"}))
-    assert store._storage.backend == "third"
+    assert store.backend == "third"
     sys.modules.pop("third_storage", None)
 
 
@@ -208,7 +208,7 @@ class Failing(Complete):
 
 
 async def test_plugin_exceptions_become_storage_errors_naming_the_backend() -> None:
-    facade = StorageFacade(Failing(), "flaky")
+    facade = StorageCalls(Failing(), "flaky")
     with pytest.raises(StorageError) as caught:
         await facade.get("abc")
     assert caught.value.backend == "flaky"
@@ -226,4 +226,4 @@ async def test_a_plugin_returning_something_other_than_bytes_is_a_storage_error(
             return "not bytes"
 
     with pytest.raises(StorageError, match="must return bytes"):
-        await StorageFacade(Texty(), "texty").get("abc")
+        await StorageCalls(Texty(), "texty").get("abc")

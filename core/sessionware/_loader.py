@@ -8,7 +8,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from ._errors import StorageLoadError, StorageNotFoundError
-from ._facade import StorageFacade
+from ._storage_calls import StorageCalls
 
 ENTRY_POINT_GROUP = "sessionware.storage"
 
@@ -89,7 +89,7 @@ def _load_factory(storage: InstalledStorage) -> Any:
         ) from exc
 
 
-def resolve_storage(storage: object, options: Mapping[str, Any]) -> StorageFacade:
+def resolve_storage(storage: object, options: Mapping[str, Any]) -> StorageCalls:
     """Build the storage a `Config` names; errors surface here, never at the first request."""
     if not isinstance(storage, str):
         if options:
@@ -97,7 +97,7 @@ def resolve_storage(storage: object, options: Mapping[str, Any]) -> StorageFacad
                 "storage_options only apply when storage is a name or URL; "
                 "configure the plugin object itself instead"
             )
-        return StorageFacade(storage, _object_name(storage))
+        return StorageCalls(storage, type(storage).__name__)
     kwargs = dict(options)
     if "://" in storage:
         name = normalise_name(storage.split("://", 1)[0])
@@ -112,11 +112,4 @@ def resolve_storage(storage: object, options: Mapping[str, Any]) -> StorageFacad
         raise ValueError(f"storage must name a plugin, got {storage!r}")
     factory = _load_factory(_find(name))
     plugin = factory(**kwargs)
-    return StorageFacade(plugin, name)
-
-
-def _object_name(plugin: object) -> str:
-    name = getattr(plugin, "name", None)
-    if isinstance(name, str) and name:
-        return name
-    return type(plugin).__name__
+    return StorageCalls(plugin, name)

@@ -58,8 +58,13 @@ class Store:
         self._key_generator = config.key_generator
         self.scope_key: Final = f"sessionware.store.{id(self):x}"
 
+    @property
+    def backend(self) -> str:
+        """The storage's name: its entry point's name, or the class name of a plugin object."""
+        return self._storage.name
+
     def __repr__(self) -> str:
-        return f"<Store storage={self._storage.backend!r} lookup={self.config.key_lookup!r}>"
+        return f"<Store storage={self._storage.name!r} lookup={self.config.key_lookup!r}>"
 
     def register_type(
         self,
@@ -174,7 +179,7 @@ class Store:
             logger.warning(
                 "session %s… in %s storage could not be decoded (%s); deleting it",
                 session_id[:8],
-                self._storage.backend,
+                self._storage.name,
                 exc,
             )
             await self._storage.delete(session_id)

@@ -1,10 +1,14 @@
-"""The storage contract: the five operations of gofiber/storage, as pluggy hooks.
+"""The storage contract: gofiber/storage's five operations, plus one optional hook, as pluggy hooks.
 
-A storage plugin is an object (or module) with these five hooks implemented as
-``async def`` and marked with `hookimpl`. Keys are session ids; values are opaque bytes.
+A storage plugin is an object (or module) with these hooks implemented as ``async def`` and
+marked with `hookimpl`. Keys are session handles (or the core's own keys, which begin with
+``~``); values are opaque bytes. `Storage` and `CompareAndSetStorage` describe the same
+contract as typing protocols, so a plugin author can have mypy check a class against it.
 """
 
 from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
 
 import pluggy
 
@@ -15,9 +19,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 __all__ = [
     "PROJECT_NAME",
+    "CompareAndSetStorage",
+    "Storage",
     "hookimpl",
     "hookspec",
     "storage_close",
+    "storage_compare_and_set",
     "storage_delete",
     "storage_get",
     "storage_reset",
@@ -48,3 +55,36 @@ async def storage_reset() -> None:
 @hookspec(firstresult=True)
 async def storage_close() -> None:
     """Release the storage's resources; calling it again does nothing."""
+
+
+@hookspec(firstresult=True)
+async def storage_compare_and_set(
+    key: str, expected: bytes | None, value: bytes, expires_in: float | None
+) -> bool:
+    """Optional. Atomically, if the live value equals `expected` (None: no live value), store
+    `value` for `expires_in` and return True; otherwise change nothing and return False."""
+    raise NotImplementedError  # a specification: pluggy never calls it
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """What a complete storage plugin offers (the hooks must also carry `@hookimpl`)."""
+
+    async def storage_get(self, key: str) -> bytes | None: ...
+
+    async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None: ...
+
+    async def storage_delete(self, key: str) -> None: ...
+
+    async def storage_reset(self) -> None: ...
+
+    async def storage_close(self) -> None: ...
+
+
+@runtime_checkable
+class CompareAndSetStorage(Storage, Protocol):
+    """A storage with the optional hook, which no-lost-update and no-resurrection rest on."""
+
+    async def storage_compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
+    ) -> bool: ...

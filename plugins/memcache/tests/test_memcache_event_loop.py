@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from sessionware import StorageError
-from sessionware._facade import StorageFacade
+from sessionware._storage_calls import StorageCalls
 from sessionware_memcache import MemcacheStorage
 
 from tests.support.processes import ServerProcess
@@ -51,7 +51,7 @@ async def test_a_paused_server_fails_within_the_timeout_and_the_loop_keeps_runni
     memcached_pair: tuple[ServerProcess, ServerProcess],
 ) -> None:
     server = memcached_pair[0]
-    backend = StorageFacade(
+    backend = StorageCalls(
         MemcacheStorage(servers=server.address, timeout=TIMEOUT, connect_timeout=TIMEOUT),
         "memcache",
     )
@@ -76,7 +76,7 @@ async def test_with_every_connection_busy_a_call_waits_at_most_the_timeout(
     storage = MemcacheStorage(
         servers=server.address, timeout=TIMEOUT, max_pool_size=1, dead_timeout=0
     )
-    backend = StorageFacade(storage, "memcache")
+    backend = StorageCalls(storage, "memcache")
     await backend.set("k", b"v", 60)
     server.pause()
     try:

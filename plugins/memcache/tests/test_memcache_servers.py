@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sessionware import StorageError
-from sessionware._facade import StorageFacade
+from sessionware._storage_calls import StorageCalls
 from sessionware_memcache import MemcacheStorage, ServerDownError
 
 from tests.support.processes import ServerProcess
@@ -18,7 +18,7 @@ PREFIX = "spread:"
 Direct = Callable[[ServerProcess], Any]
 
 
-async def _until_every_key_works(backend: StorageFacade, keys: list[str], within: float) -> None:
+async def _until_every_key_works(backend: StorageCalls, keys: list[str], within: float) -> None:
     deadline = time.monotonic() + within
     while True:
         try:
@@ -43,7 +43,7 @@ async def test_a_stopped_server_fails_only_its_keys_and_comes_back(
         timeout=0.5,
         dead_timeout=0.2,
     )
-    backend = StorageFacade(storage, "memcache")
+    backend = StorageCalls(storage, "memcache")
     keys = [f"session-{i}" for i in range(40)]
     for key in keys:
         await backend.set(key, key.encode(), 60)

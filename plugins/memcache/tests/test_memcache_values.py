@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sessionware import Config, StorageError, Store
-from sessionware._facade import StorageFacade
+from sessionware._storage_calls import StorageCalls
 from sessionware_memcache import MemcacheStorage
 
 from tests.support.processes import ServerProcess
@@ -18,8 +18,8 @@ Direct = Callable[[ServerProcess], Any]
 
 
 @pytest_asyncio.fixture
-async def backend(memcached_server: ServerProcess) -> AsyncIterator[StorageFacade]:
-    facade = StorageFacade(
+async def backend(memcached_server: ServerProcess) -> AsyncIterator[StorageCalls]:
+    facade = StorageCalls(
         MemcacheStorage(servers=memcached_server.address, key_prefix="values:"), "memcache"
     )
     try:
@@ -29,7 +29,7 @@ async def backend(memcached_server: ServerProcess) -> AsyncIterator[StorageFacad
 
 
 async def test_a_40_day_ttl_is_kept_as_an_absolute_time(
-    backend: StorageFacade, memcached_server: ServerProcess, direct: Direct
+    backend: StorageCalls, memcached_server: ServerProcess, direct: Direct
 ) -> None:
     await backend.set("forty-days", b"kept", 40 * DAY)
     assert await backend.get("forty-days") == b"kept"
@@ -42,7 +42,7 @@ async def test_a_40_day_ttl_is_kept_as_an_absolute_time(
 
 
 async def test_a_value_over_the_item_limit_is_a_storage_error_that_says_so(
-    backend: StorageFacade,
+    backend: StorageCalls,
 ) -> None:
     with pytest.raises(StorageError, match="too large") as info:
         await backend.set("huge", b"x" * (2 * 1024 * 1024), 60)
@@ -52,20 +52,20 @@ async def test_a_value_over_the_item_limit_is_a_storage_error_that_says_so(
     assert await backend.get("after-huge") == b"fine"
 
 
-async def test_an_empty_value_is_stored_and_read_back_empty(backend: StorageFacade) -> None:
+async def test_an_empty_value_is_stored_and_read_back_empty(backend: StorageCalls) -> None:
     await backend.set("empty", b"", None)
     assert await backend.get("empty") == b""
 
 
 async def test_session_ids_are_stored_under_the_prefix(
-    backend: StorageFacade, memcached_server: ServerProcess, direct: Direct
+    backend: StorageCalls, memcached_server: ServerProcess, direct: Direct
 ) -> None:
     await backend.set("az-AZ_09.~+/=", b"plain", 60)
     assert direct(memcached_server).get(b"values:az-AZ_09.~+/=") == b"plain"
 
 
 async def test_keys_memcached_cannot_hold_are_hashed_and_still_work(
-    backend: StorageFacade,
+    backend: StorageCalls,
 ) -> None:
     odd = ["has space", "ünïcode", "x" * 300, "ctrl\x01", "#x"]
     for index, key in enumerate(odd):
@@ -76,13 +76,13 @@ async def test_keys_memcached_cannot_hold_are_hashed_and_still_work(
         assert await backend.get(key) is None
 
 
-async def test_a_zero_ttl_is_gone_at_once(backend: StorageFacade) -> None:
+async def test_a_zero_ttl_is_gone_at_once(backend: StorageCalls) -> None:
     await backend.set("zero", b"x", 0)
     assert await backend.get("zero") is None
 
 
 async def test_reset_flushes_the_whole_server(
-    backend: StorageFacade, memcached_server: ServerProcess, direct: Direct
+    backend: StorageCalls, memcached_server: ServerProcess, direct: Direct
 ) -> None:
     client = direct(memcached_server)
     client.set(b"someone-else:key", b"theirs")

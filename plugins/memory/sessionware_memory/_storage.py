@@ -47,6 +47,20 @@ class MemoryStorage:
             self._ensure_sweeper()
 
     @hookimpl
+    async def storage_compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
+    ) -> bool:
+        """Atomic as it stands: nothing here awaits, so no other task runs in between."""
+        entry = self._entries.get(key)
+        live = None
+        if entry is not None and (entry[1] is None or entry[1] > time.monotonic()):
+            live = entry[0]
+        if live != expected:
+            return False
+        await self.storage_set(key, value, expires_in)
+        return True
+
+    @hookimpl
     async def storage_delete(self, key: str) -> None:
         self._entries.pop(key, None)
 

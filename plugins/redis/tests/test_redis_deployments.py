@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from redis.asyncio import Redis, RedisCluster
 from sessionware import StorageError
-from sessionware._facade import StorageFacade
+from sessionware._storage_calls import StorageCalls
 from sessionware_redis import RedisStorage
 from sessionware_redis._storage import match_pattern
 
@@ -39,8 +39,8 @@ async def test_cluster_reset_empties_the_prefix_on_every_master(
     redis_cluster: RedisClusterServers, masters: list[Redis]
 ) -> None:
     mine, theirs = unique_prefix(), unique_prefix()
-    backend = StorageFacade(RedisStorage(url=redis_cluster.url, cluster=True, key_prefix=mine), "r")
-    other = StorageFacade(RedisStorage(url=redis_cluster.url, cluster=True, key_prefix=theirs), "r")
+    backend = StorageCalls(RedisStorage(url=redis_cluster.url, cluster=True, key_prefix=mine), "r")
+    other = StorageCalls(RedisStorage(url=redis_cluster.url, cluster=True, key_prefix=theirs), "r")
     try:
         async with asyncio.timeout(DEADLINE):
             await asyncio.gather(*(backend.set(f"s{i}", b"x", 60) for i in range(600)))
@@ -63,7 +63,7 @@ async def test_cluster_waits_for_connections_instead_of_failing(
     storage = RedisStorage(
         host=redis_cluster.host, port=redis_cluster.port, cluster=True, max_connections=5
     )
-    backend = StorageFacade(storage, "redis")
+    backend = StorageCalls(storage, "redis")
     keys = [f"{unique_prefix()}{i}" for i in range(1000)]
     try:
         async with asyncio.timeout(DEADLINE):
@@ -78,7 +78,7 @@ async def test_cluster_waits_for_connections_instead_of_failing(
 async def test_cluster_connections_killed_on_every_master(
     redis_cluster: RedisClusterServers, masters: list[Redis]
 ) -> None:
-    backend = StorageFacade(
+    backend = StorageCalls(
         RedisStorage(url=redis_cluster.url, cluster=True, key_prefix=unique_prefix()), "redis"
     )
     keys = [f"k{i}" for i in range(60)]
@@ -102,7 +102,7 @@ async def test_a_given_cluster_client_is_reset_on_every_master_and_left_open(
     client = RedisCluster(host=redis_cluster.host, port=redis_cluster.port)
     prefix = unique_prefix()
     try:
-        backend = StorageFacade(RedisStorage(client=client, key_prefix=prefix), "redis")
+        backend = StorageCalls(RedisStorage(client=client, key_prefix=prefix), "redis")
         await asyncio.gather(*(backend.set(f"s{i}", b"x", 60) for i in range(90)))
         await backend.reset()
         assert [await keys_on(master, prefix) for master in masters] == [[], [], []]
@@ -119,7 +119,7 @@ async def test_sentinel_writes_reach_the_master_it_names(redis_sentinel: RedisSe
         master_name=redis_sentinel.master_name,
         key_prefix=prefix,
     )
-    backend = StorageFacade(storage, "redis")
+    backend = StorageCalls(storage, "redis")
     master = Redis(host=redis_sentinel.master.host, port=redis_sentinel.master.port)
     try:
         await backend.set("k", b"v", 60)

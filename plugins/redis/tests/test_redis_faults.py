@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
 from sessionware import StorageError
-from sessionware._facade import StorageFacade
+from sessionware._storage_calls import StorageCalls
 from sessionware_redis import RedisStorage
 
 from tests.support.redis_servers import RedisServer
@@ -22,9 +22,9 @@ DEADLINE = 30.0
 
 
 @pytest_asyncio.fixture
-async def backend(fresh_server: RedisServer) -> AsyncIterator[StorageFacade]:
+async def backend(fresh_server: RedisServer) -> AsyncIterator[StorageCalls]:
     storage = RedisStorage(url=fresh_server.url, max_connections=10, socket_timeout=1)
-    facade = StorageFacade(storage, "redis")
+    facade = StorageCalls(storage, "redis")
     try:
         yield facade
     finally:
@@ -44,7 +44,7 @@ async def kill_clients(admin: Redis) -> int:
     return killed
 
 
-async def load(backend: StorageFacade, stop: asyncio.Event, seen: list[object]) -> None:
+async def load(backend: StorageCalls, stop: asyncio.Event, seen: list[object]) -> None:
     """Sets and gets on a few keys until told to stop, noting every outcome."""
     round_ = 0
     while not stop.is_set():
@@ -55,14 +55,14 @@ async def load(backend: StorageFacade, stop: asyncio.Event, seen: list[object]) 
         await asyncio.sleep(0.005)
 
 
-async def assert_healthy(backend: StorageFacade) -> None:
+async def assert_healthy(backend: StorageCalls) -> None:
     keys = [f"after-{i}" for i in range(50)]
     await asyncio.gather(*(backend.set(key, key.encode(), 60) for key in keys))
     assert await asyncio.gather(*(backend.get(key) for key in keys)) == [k.encode() for k in keys]
 
 
 async def test_idle_connections_killed_by_the_server_are_replaced(
-    backend: StorageFacade, admin: Redis
+    backend: StorageCalls, admin: Redis
 ) -> None:
     async with asyncio.timeout(DEADLINE):
         await asyncio.gather(*(backend.set(f"k{i}", b"v", 60) for i in range(30)))
@@ -73,7 +73,7 @@ async def test_idle_connections_killed_by_the_server_are_replaced(
         await assert_healthy(backend)
 
 
-async def test_connections_killed_under_load(backend: StorageFacade, admin: Redis) -> None:
+async def test_connections_killed_under_load(backend: StorageCalls, admin: Redis) -> None:
     stop, seen = asyncio.Event(), list[object]()
     async with asyncio.timeout(DEADLINE):
         worker = asyncio.create_task(load(backend, stop, seen))
@@ -90,7 +90,7 @@ async def test_connections_killed_under_load(backend: StorageFacade, admin: Redi
 
 
 async def test_a_restarted_server_is_used_again(
-    backend: StorageFacade, fresh_server: RedisServer
+    backend: StorageCalls, fresh_server: RedisServer
 ) -> None:
     async with asyncio.timeout(DEADLINE):
         await backend.set("before", b"x", 60)
@@ -105,7 +105,7 @@ async def test_a_restarted_server_is_used_again(
         await assert_healthy(backend)
 
 
-async def test_a_restart_under_load(backend: StorageFacade, fresh_server: RedisServer) -> None:
+async def test_a_restart_under_load(backend: StorageCalls, fresh_server: RedisServer) -> None:
     stop, seen = asyncio.Event(), list[object]()
     async with asyncio.timeout(DEADLINE):
         worker = asyncio.create_task(load(backend, stop, seen))
@@ -131,7 +131,7 @@ async def frozen(server: RedisServer) -> AsyncIterator[None]:
 
 
 async def test_a_frozen_server_times_out_then_answers_again(
-    backend: StorageFacade, fresh_server: RedisServer
+    backend: StorageCalls, fresh_server: RedisServer
 ) -> None:
     async with asyncio.timeout(DEADLINE):
         await backend.set("k", b"v", 60)
@@ -145,7 +145,7 @@ async def test_waiting_for_a_connection_is_bounded_by_socket_timeout(
     fresh_server: RedisServer,
 ) -> None:
     storage = RedisStorage(url=fresh_server.url, max_connections=1, socket_timeout=0.5)
-    backend = StorageFacade(storage, "redis")
+    backend = StorageCalls(storage, "redis")
     try:
         async with asyncio.timeout(DEADLINE):
             await backend.set("k", b"v", 60)

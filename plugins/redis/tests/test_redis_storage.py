@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from redis.asyncio import ConnectionPool, Redis
-from sessionware._facade import StorageFacade
+from sessionware._storage_calls import StorageCalls
 from sessionware_redis import RedisStorage
 
 from tests.support.redis_servers import RedisServer
@@ -17,8 +17,8 @@ from .support import unique_prefix
 
 
 @pytest_asyncio.fixture
-async def backend(redis_server: RedisServer) -> AsyncIterator[StorageFacade]:
-    facade = StorageFacade(RedisStorage(url=redis_server.url, key_prefix="sw-test:"), "redis")
+async def backend(redis_server: RedisServer) -> AsyncIterator[StorageCalls]:
+    facade = StorageCalls(RedisStorage(url=redis_server.url, key_prefix="sw-test:"), "redis")
     try:
         yield facade
     finally:
@@ -44,7 +44,7 @@ async def command_counts(admin: Redis) -> dict[str, int]:
 async def test_a_load_is_one_get_and_a_save_one_set(
     fresh_server: RedisServer, admin: Redis
 ) -> None:
-    backend = StorageFacade(RedisStorage(url=fresh_server.url), "redis")
+    backend = StorageCalls(RedisStorage(url=fresh_server.url), "redis")
     try:
         await backend.get("warm-up")  # the connection's own handshake is not counted
         await admin.config_resetstat()
@@ -61,7 +61,7 @@ async def test_a_load_is_one_get_and_a_save_one_set(
 
 
 async def test_keys_carry_the_prefix_and_the_ttl_in_milliseconds(
-    backend: StorageFacade, shared_admin: Redis
+    backend: StorageCalls, shared_admin: Redis
 ) -> None:
     await backend.set("ttl", b"x", 1.2345)
     pttl = await shared_admin.pttl("sw-test:ttl")
@@ -72,7 +72,7 @@ async def test_keys_carry_the_prefix_and_the_ttl_in_milliseconds(
     assert 0 < await shared_admin.ttl("sw-test:forever") <= 60
 
 
-async def test_a_tiny_ttl_is_one_millisecond(backend: StorageFacade, shared_admin: Redis) -> None:
+async def test_a_tiny_ttl_is_one_millisecond(backend: StorageCalls, shared_admin: Redis) -> None:
     await backend.set("tiny", b"x", 0.0001)  # PX 1: neither PX 0 (an error) nor no expiry
     await asyncio.sleep(0.05)
     assert await shared_admin.exists("sw-test:tiny") == 0
@@ -84,7 +84,7 @@ async def test_reset_never_flushes_and_leaves_keys_outside_the_prefix(
     outside = ["sessionware", "sessionwarex:1", "other:1", "sessionware-other:1", "x"]
     for key in outside:
         await admin.set(key, b"keep")
-    backend = StorageFacade(RedisStorage(url=fresh_server.url), "redis")
+    backend = StorageCalls(RedisStorage(url=fresh_server.url), "redis")
     try:
         for index in range(1200):  # more than one SCAN batch
             await backend.set(f"s{index}", b"x", 60 if index % 2 else None)
@@ -103,7 +103,7 @@ async def test_a_prefix_with_glob_characters_is_taken_literally(
     prefix = f"{unique_prefix()}g*?[ab]\\:"
     lookalike = prefix.replace("*?[ab]\\", "XYa")  # what the unescaped pattern would match
     await shared_admin.set(lookalike + "1", b"keep")
-    backend = StorageFacade(RedisStorage(url=redis_server.url, key_prefix=prefix), "redis")
+    backend = StorageCalls(RedisStorage(url=redis_server.url, key_prefix=prefix), "redis")
     try:
         await backend.set("mine", b"x", 60)
         await backend.reset()
@@ -117,7 +117,7 @@ async def test_a_prefix_with_glob_characters_is_taken_literally(
 async def test_a_given_client_is_never_closed(redis_server: RedisServer) -> None:
     client = Redis.from_url(redis_server.url)
     try:
-        backend = StorageFacade(RedisStorage(client=client, key_prefix=unique_prefix()), "redis")
+        backend = StorageCalls(RedisStorage(client=client, key_prefix=unique_prefix()), "redis")
         await backend.set("k", b"v", 60)
         await backend.close()
         assert await client.ping()
@@ -131,7 +131,7 @@ async def test_a_given_client_with_a_small_pool_makes_callers_wait(
 ) -> None:
     client = Redis.from_pool(ConnectionPool.from_url(redis_server.url, max_connections=3))
     try:
-        backend = StorageFacade(RedisStorage(client=client, key_prefix=unique_prefix()), "redis")
+        backend = StorageCalls(RedisStorage(client=client, key_prefix=unique_prefix()), "redis")
         keys = [f"k{index}" for index in range(300)]
         await asyncio.gather(*(backend.set(key, key.encode(), 60) for key in keys))
         assert await asyncio.gather(*(backend.get(key) for key in keys)) == [
@@ -157,7 +157,7 @@ async def test_close_is_idempotent_and_a_closed_storage_says_so(
 async def test_1000_concurrent_calls_share_20_connections(
     fresh_server: RedisServer, admin: Redis
 ) -> None:
-    backend = StorageFacade(RedisStorage(url=fresh_server.url, max_connections=20), "redis")
+    backend = StorageCalls(RedisStorage(url=fresh_server.url, max_connections=20), "redis")
     keys = [f"key-{index}" for index in range(1000)]
     try:
         await asyncio.gather(*(backend.set(key, key.encode(), 60) for key in keys))
