@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import time
+from collections.abc import MutableMapping
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import pytest
 import sessionware
 from sessionware import Config, Session, SessionMiddleware, Source, Store
+from sessionware.testing import FakeClock
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -18,12 +21,13 @@ from starlette.routing import Route
 from tests.support.apps import (
     CountingStorage,
     client,
+    clock_of,
     cookie_header,
     counting_store,
     do,
     make_app,
     open_store,
-    put_record,
+    plugin_of,
     raw_get,
     serve,
     state,
@@ -221,22 +225,32 @@ async def test_an_invalid_id_is_no_storage_call_and_no_error(storage_backend: Ba
 async def test_get_by_id_of_unknown_expired_and_absolutely_expired_ids(
     storage_backend: Backend,
 ) -> None:
-    async with open_store(storage_backend, expiration=60, absolute_timeout=100) as store:
-        now = time.time()
-        assert await store.get_by_id("never-stored") is None
-        await put_record(
-            store, "expired", {"n": 1}, created=now - 50, expiry=60, expires_at=now - 1
-        )
-        assert await store.get_by_id("expired") is None
-        await put_record(
-            store, "too-old", {"n": 1}, created=now - 101, expiry=60, expires_at=now + 30
-        )
-        assert await store.get_by_id("too-old") is None
-        assert await raw_get(store, "too-old") is None  # deleted
-        await put_record(store, "alive", {"n": 1}, created=now - 10, expiry=60, expires_at=now + 50)
-        alive = await store.get_by_id("alive")
-        assert alive is not None
-        assert (alive.id, alive.fresh, alive.get("n")) == ("alive", False, 1)
+    async with serve(storage_backend, expiration=200) as (before, http):
+        assert await before.get_by_id("never-stored") is None
+
+        async def new_session(*actions: list[object]) -> str:
+            http.cookies.clear()
+            session_id: str = (await do(http, *actions, ["save"])).json()["id"]
+            return session_id
+
+        too_old = await new_session(["set", "n", 1])
+        clock_of(before).advance(50)
+        expired = await new_session(["set", "n", 2], ["set_expiry", 10])
+        alive = await new_session(["set", "n", 3])
+        clock_of(before).advance(60)
+        async with open_store(
+            storage_backend,
+            storage=plugin_of(before),
+            clock=clock_of(before),
+            expiration=60,
+            absolute_timeout=100,
+        ) as store:
+            assert await store.get_by_id(expired) is None
+            assert await store.get_by_id(too_old) is None  # 110 s old
+            assert await raw_get(store, too_old) is None  # deleted
+            session = await store.get_by_id(alive)
+            assert session is not None
+            assert (session.id, session.fresh, session.get("n")) == (alive, False, 3)
 
 
 async def test_a_session_from_get_by_id_can_be_changed_and_saved_outside_a_request(
@@ -338,6 +352,66 @@ async def test_session_is_a_mapping_of_str_keys(storage_backend: Backend) -> Non
         "getitem-keyerror": True,
         "delitem-keyerror": True,
     }
+
+
+async def test_session_is_a_mutable_mapping_with_every_dict_method(
+    storage_backend: Backend,
+) -> None:
+    async with serve(storage_backend) as (store, http):
+        session_id = (await do(http, ["set", "keep", 1], ["set", "gone", 2], ["save"])).json()["id"]
+        session = await store.get_by_id(session_id)
+        assert session is not None
+        assert isinstance(session, MutableMapping)
+        assert sorted(session.items()) == [("gone", 2), ("keep", 1)]
+        assert sorted(session.values()) == [1, 2]
+        assert session.pop("gone") == 2
+        assert session.pop("gone", "default") == "default"
+        session.update({"a": 1}, b=2)
+        assert session.setdefault("a", 99) == 1
+        assert session.setdefault("c", 3) == 3
+        assert session.keys() == ["keep", "a", "b", "c"]  # a list, in insertion order (R14)
+        assert session == {"keep": 1, "a": 1, "b": 2, "c": 3}
+        await session.save()
+        stored = await store.get_by_id(session_id)
+        assert stored is not None
+        assert dict(stored.items()) == {"keep": 1, "a": 1, "b": 2, "c": 3}
+        stored.clear()  # every key deleted, each a change; not reset(): the id stays
+        await stored.save()
+        emptied = await store.get_by_id(session_id)
+        assert emptied is not None
+        assert (emptied.id, len(emptied)) == (session_id, 0)
+
+
+async def test_session_created_is_when_it_began_in_utc(storage_backend: Backend) -> None:
+    async with serve(storage_backend) as (store, http):
+        began = clock_of(store).now
+        session_id = (await do(http, ["set", "n", 1], ["save"])).json()["id"]
+        clock_of(store).advance(30)
+        await do(http, ["set", "n", 2], ["save"])
+        session = await store.get_by_id(session_id)
+        assert session is not None
+        assert session.created == datetime.fromtimestamp(began, UTC)
+        assert session.created.tzinfo is UTC
+
+
+def test_config_is_frozen_so_a_store_never_disagrees_with_it() -> None:
+    config = Config(expiration=60)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.expiration = timedelta(seconds=5)  # type: ignore[misc]
+    assert Store(config).config is config
+
+
+async def test_every_rule_about_time_reads_the_store_clock() -> None:
+    clock = FakeClock(start=1_000_000.0)
+    async with Store(Config(expiration=60), clock=clock) as store, client(make_app(store)) as http:
+        session_id = (await do(http, ["set", "n", 1], ["save"])).json()["id"]
+        session = await store.get_by_id(session_id)
+        assert session is not None
+        assert session.created.timestamp() == 1_000_000.0
+        clock.advance(59.9)
+        assert await store.get_by_id(session_id) is not None
+        clock.advance(0.1)
+        assert await store.get_by_id(session_id) is None
 
 
 async def test_session_repr_shows_keys_but_never_values() -> None:

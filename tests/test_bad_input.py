@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from sessionware._http import is_valid_id
+from sessionware._ids import is_valid_id
 
 from tests.support.apps import (
     CountingStorage,

@@ -37,6 +37,8 @@ from tests.support.load import (
 )
 
 VICTIM: Final = "stored-session-id"
+# The format marker of a plain record (docs/architecture.md): one byte before the body.
+PLAIN_RECORD: Final = b"\x01"
 _packer = msgspec.msgpack.Encoder()
 
 
@@ -180,10 +182,9 @@ record_data = st.dictionaries(st.text(max_size=10), msgpack_values(), max_size=5
 
 
 def records(times: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
-    """``[1, created, expiry, expires_at, data]`` as bytes, some parts wrong on purpose."""
+    """``[created, expiry, expires_at, data]`` as bytes, some parts wrong on purpose."""
     return st.builds(
-        lambda version, a, b, c, data: pack([version, a, b, c, data]),
-        st.one_of(st.just(1), scalars),
+        lambda a, b, c, data: pack([a, b, c, data]),
         times,
         times,
         times,
@@ -194,7 +195,7 @@ def records(times: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
 def live_records() -> st.SearchStrategy[bytes]:
     """Well-formed records that have not expired: their data is what the request sees."""
     return st.builds(
-        lambda data, expiry: pack([1, time.time(), expiry, time.time() + 3600, data]),
+        lambda data, expiry: pack([time.time(), expiry, time.time() + 3600, data]),
         record_data,
         st.floats(min_value=1.0, max_value=1e6),
     )
@@ -316,7 +317,7 @@ def test_every_extension_of_ours_with_any_payload_decodes_or_fails_cleanly(
         f"k{i}": msgspec.msgpack.Ext(code, pack(value))
         for i, (code, value) in enumerate(extensions)
     }
-    decode_checked(pack([1, 1.0, 60.0, 61.0, data]))
+    decode_checked(pack([1.0, 60.0, 61.0, data]))
 
 
 @fuzz_settings(150)
@@ -355,13 +356,13 @@ def test_a_registered_type_name_never_imports_or_calls_anything(name: str) -> No
     """R16: only classes given to `register_type` can be built, whatever name storage gives."""
     hostile = msgspec.msgpack.Ext(12, pack([name, "__import__('os').system('true')"]))
     tripped.clear()
-    assert decode_checked(pack([1, 1.0, 60.0, 61.0, {"x": hostile}])) is None
+    assert decode_checked(pack([1.0, 60.0, 61.0, {"x": hostile}])) is None
     assert tripped == []
 
 
 def test_a_registered_type_comes_back_through_its_own_decoder_only() -> None:
     value = msgspec.msgpack.Ext(12, pack([REGISTERED_NAME, {"name": "ann", "level": 3}]))
-    record = decode_checked(pack([1, 1.0, 60.0, 61.0, {"x": value}]))
+    record = decode_checked(pack([1.0, 60.0, 61.0, {"x": value}]))
     assert record is not None
     assert record.data == {"x": Registered("ann", 3)}
 
@@ -384,7 +385,7 @@ def nested_extensions(depth: int) -> bytes:
 )
 def test_data_nested_far_too_deep_is_a_decode_error_not_a_crash(data: bytes) -> None:
     """A stored record built to exhaust the stack is refused like any other bad record."""
-    assert decode_checked(pack([1, 1.0, 60.0, 61.0, {"x": msgspec.Raw(data)}])) is None
+    assert decode_checked(pack([1.0, 60.0, 61.0, {"x": msgspec.Raw(data)}])) is None
 
 
 def bigint(value: int) -> msgspec.msgpack.Ext:
@@ -393,7 +394,7 @@ def bigint(value: int) -> msgspec.msgpack.Ext:
 
 def test_a_timestamp_too_big_for_a_float_is_a_decode_error() -> None:
     """Found by this campaign: an int record time beyond any float escaped as OverflowError."""
-    assert decode_checked(pack([1, bigint(10**400), 60.0, 61.0, {}])) is None
+    assert decode_checked(pack([bigint(10**400), 60.0, 61.0, {}])) is None
 
 
 # -- a hostile storage, through real requests -------------------------------------------
@@ -402,9 +403,10 @@ def test_a_timestamp_too_big_for_a_float_is_a_decode_error() -> None:
 async def answer_with_session(
     raw: bytes, *, auto_save: bool
 ) -> tuple[int, dict[str, Any] | None, RecordingStorage, list[str]]:
-    """One request with a cookie for VICTIM, whose stored bytes are `raw`."""
+    """One request with a cookie for VICTIM, whose stored record (a plain one's body) is `raw`."""
     tried("requests whose stored session is hostile bytes")
-    storage = RecordingStorage(answer=lambda key: raw if key == VICTIM else None)
+    stored = PLAIN_RECORD + raw
+    storage = RecordingStorage(answer=lambda key: stored if key == VICTIM else None)
     store = Store(Config(storage=storage))
     store.register_type(Registered)
     seen: dict[str, Any] = {}
@@ -475,7 +477,7 @@ def test_undecodable_data_is_logged_as_a_warning(caplog: pytest.LogCaptureFixtur
 
 
 def _record(created: Any, expiry: Any, expires_at: Any) -> bytes:
-    return pack([1, created, expiry, expires_at, {"user": "ann"}])
+    return pack([created, expiry, expires_at, {"user": "ann"}])
 
 
 NOW: Final = time.time()

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 from sessionware import Config, SessionMiddleware, Store
-from sessionware._codec import SessionCodec
 
+from tests.support.apps import plain_record
 from tests.support.load import (
     VALID_ID,
     RecordingStorage,
@@ -149,7 +149,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 
 def stored_known(storage: RecordingStorage) -> None:
     now = time.time()
-    storage.entries[KNOWN] = SessionCodec().encode({"who": "known"}, now, 3600.0, now + 3600.0)
+    storage.entries[KNOWN] = plain_record([now, 3600.0, now + 3600.0, {"who": "known"}])
 
 
 async def answer(

@@ -98,6 +98,7 @@ async def test_r18_a_failing_auto_save_answers_500_without_detail_and_logs(
     assert "set-cookie" not in response.headers
     (record,) = [r for r in caplog.records if r.name == "sessionware"]
     assert record.levelno == logging.ERROR
+    assert "auto-save failed" in record.getMessage()  # the save failed, not the handler
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], StorageError)
     assert record.exc_info[1].__cause__ is refused
@@ -148,7 +149,8 @@ CHANGES = [
     pytest.param([["set", "n", True]], True, id="set-bool-for-int"),
     pytest.param([["set", "n", 1]], False, id="set-equal-value-same-type"),
     pytest.param([["set", "items", [1, 2]]], False, id="set-equal-list"),
-    pytest.param([["append", "items", 3]], False, id="append-in-place-unseen"),
+    pytest.param([["append", "items", 3]], True, id="append-in-place-seen"),
+    pytest.param([["append", "items", 3], ["pop", "items"]], False, id="changed-in-place-and-back"),
     pytest.param([["append", "items", 3], ["set_same", "items"]], True, id="append-then-set"),
     pytest.param([["set_same", "n"]], False, id="set-same-immutable-object"),
     pytest.param([["delete", "n"]], True, id="delete-present-key"),

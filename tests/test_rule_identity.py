@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from tests.support.apps import (
     client,
+    clock_of,
     cookie_header,
     counting_store,
     do,
@@ -126,9 +127,9 @@ async def test_r3_unknown_id_is_never_adopted(storage_backend: Backend) -> None:
 
 
 async def test_r3_expired_id_is_never_adopted(storage_backend: Backend) -> None:
-    async with serve(storage_backend, expiration=1) as (store, http):
+    async with serve(storage_backend, expiration=60) as (store, http):
         old_id = (await do(http, ["set", "n", 1], ["save"])).json()["id"]
-        await asyncio.sleep(1.3)
+        clock_of(store).advance(60)
         body = (await http.get("/read", headers=cookie_header(old_id))).json()
         assert body["id"] != old_id
         assert body["fresh"] is True

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import math
-import time
 from datetime import timedelta
 
 import pytest
 
 from tests.support.apps import (
+    clock_of,
     cookie_header,
     do,
-    put_record,
+    plugin_of,
     raw_get,
     serve,
     serve_counting,
@@ -23,6 +21,13 @@ from tests.support.backends import Backend
 
 def sets(storage: object) -> list[tuple[str, str, float]]:
     return [call for call in storage.calls if call[0] == "set"]  # type: ignore[attr-defined]
+
+
+async def read(http: object, session_id: str) -> dict[str, object]:
+    """GET /read with this id (an explicit header: httpx's jar drops short-lived cookies)."""
+    response = await http.get("/read", headers=cookie_header(session_id))  # type: ignore[attr-defined]
+    body: dict[str, object] = response.json()
+    return body
 
 
 # -- R12 --------------------------------------------------------------------------------
@@ -56,11 +61,11 @@ async def test_r12_the_expiry_is_remembered_by_later_saves(storage_backend: Back
 
 async def test_r12_a_short_expiry_ends_the_session_on_time(storage_backend: Backend) -> None:
     async with serve(storage_backend) as (store, http):
-        session_id = (await do(http, ["set_expiry", 1], ["set", "n", 1], ["save"])).json()["id"]
-        loaded = await http.get("/read", headers=cookie_header(session_id))
-        assert loaded.json()["data"] == {"n": 1}
-        await asyncio.sleep(1.3)
-        body = (await http.get("/read", headers=cookie_header(session_id))).json()
+        session_id = (await do(http, ["set_expiry", 5], ["set", "n", 1], ["save"])).json()["id"]
+        clock_of(store).advance(4.9)
+        assert (await read(http, session_id))["data"] == {"n": 1}
+        clock_of(store).advance(0.1)
+        body = await read(http, session_id)
         assert body["fresh"] is True
         assert body["id"] != session_id
         assert await store.get_by_id(session_id) is None
@@ -113,15 +118,13 @@ async def test_r12_set_expiry_rejects_what_is_not_a_positive_duration(
 async def test_r13_a_session_not_saved_within_its_expiry_is_gone(
     storage_backend: Backend,
 ) -> None:
-    async with serve(storage_backend, expiration=2) as (store, http):
+    async with serve(storage_backend, expiration=60) as (store, http):
         session_id = (await do(http, ["set", "n", 1], ["save"])).json()["id"]
-        await asyncio.sleep(0.5)  # 1.5 s of slack left, for a slow machine
-        # explicit cookie headers: httpx's jar rounds a short Max-Age down to "now"
-        read = (await http.get("/read", headers=cookie_header(session_id))).json()
-        # reading does not save (explicit mode)
-        assert read["id"] == session_id
-        await asyncio.sleep(1.7)
-        gone = (await http.get("/read", headers=cookie_header(session_id))).json()
+        clock_of(store).advance(30)
+        # reading does not save (explicit mode), so the 60 s still count from the save
+        assert (await read(http, session_id))["id"] == session_id
+        clock_of(store).advance(30)
+        gone = await read(http, session_id)
         assert gone["fresh"] is True
         assert gone["id"] != session_id
         assert gone["data"] == {}
@@ -129,19 +132,23 @@ async def test_r13_a_session_not_saved_within_its_expiry_is_gone(
 
 
 async def test_r13_absolutely_expired_session_is_reset_on_load(storage_backend: Backend) -> None:
-    async with serve(storage_backend, expiration=60, absolute_timeout=100) as (store, http):
-        now = time.time()
-        await put_record(
-            store, "old-session", {"user": "ann"}, created=now - 101, expiry=60,
-            expires_at=now + 50,
-        )  # fmt: skip
-        response = await http.get("/read", headers=cookie_header("old-session"))
-        body = response.json()
-        assert body["id"] != "old-session"
-        assert body["fresh"] is True
-        assert body["data"] == {}
-        assert await raw_get(store, "old-session") is None  # deleted on load
-        assert await store.get_by_id("old-session") is None
+    async with serve(storage_backend, expiration=200) as (before, first):
+        # stored before an absolute timeout was configured, it outlives the new limit
+        session_id = (await do(first, ["set", "user", "ann"], ["save"])).json()["id"]
+        clock_of(before).advance(101)
+        async with serve(
+            storage_backend,
+            storage=plugin_of(before),
+            clock=clock_of(before),
+            expiration=60,
+            absolute_timeout=100,
+        ) as (store, http):
+            body = await read(http, session_id)
+            assert body["id"] != session_id
+            assert body["fresh"] is True
+            assert body["data"] == {}
+            assert await raw_get(store, session_id) is None  # deleted on load
+            assert await store.get_by_id(session_id) is None
 
 
 async def test_r13_stored_ttl_never_exceeds_the_remaining_absolute_lifetime(
@@ -152,61 +159,61 @@ async def test_r13_stored_ttl_never_exceeds_the_remaining_absolute_lifetime(
         storage,
         http,
     ):
-        now = time.time()
-        await put_record(store, "aging", {"n": 1}, created=now - 95, expiry=60, expires_at=now + 30)
+        session_id = (await do(http, ["set", "n", 1], ["save"])).json()["id"]
+        clock_of(store).advance(50)
+        await do(http, ["set", "n", 2], ["save"], headers=cookie_header(session_id))
+        clock_of(store).advance(45.5)
         storage.calls.clear()
-        response = await do(http, ["set", "n", 2], ["save"], headers=cookie_header("aging"))
-        assert response.json()["id"] == "aging"
+        response = await do(http, ["set", "n", 3], ["save"], headers=cookie_header(session_id))
+        assert response.json()["id"] == session_id
         ((_, key, ttl),) = sets(storage)
-        assert key == "aging"
-        assert 3 < ttl <= 5
+        assert key == session_id
+        assert ttl == pytest.approx(4.5)
         cookie = session_cookie(response)
         assert cookie is not None
-        assert cookie.max_age == math.ceil(ttl)
+        assert cookie.max_age == 5  # whole seconds, rounded up (R6)
 
 
 async def test_r13_absolute_timeout_reached_during_a_request_resets_instead_of_saving(
     storage_backend: Backend,
 ) -> None:
     async with serve(storage_backend, expiration=60, absolute_timeout=100) as (store, http):
-        now = time.time()
-        await put_record(
-            store, "ending", {"user": "ann"}, created=now - 99.6, expiry=60, expires_at=now + 30
-        )
+        session_id = (await do(http, ["set", "user", "ann"], ["save"])).json()["id"]
+        clock_of(store).advance(50)
+        await do(http, ["set_expiry", 60], ["save"], headers=cookie_header(session_id))
+        clock_of(store).advance(49.5)
         response = await do(
-            http, ["set", "user", "bob"], ["sleep", 0.6], ["save"], headers=cookie_header("ending")
-        )
+            http, ["set", "user", "bob"], ["advance", 0.5], ["save"],
+            headers=cookie_header(session_id),
+        )  # fmt: skip
         body = response.json()
-        assert body["id"] != "ending"
+        assert body["id"] != session_id
         assert body["fresh"] is True
         assert body["data"] == {}
         cookie = session_cookie(response)
         assert cookie is not None
         assert cookie.max_age == 0
-        assert await raw_get(store, "ending") is None
+        assert await store.get_by_id(session_id) is None
         assert await store.get_by_id(body["id"]) is None
 
 
 async def test_r13_absolute_timeout_ends_an_active_session(storage_backend: Backend) -> None:
-    # Saves at about 0, 0.6 and 1.2 s leave 1.2 s of slack before the 2.4 s limit, so a slow
-    # machine cannot push the last save past it; the last sleep ends at 2.6 s at the earliest.
-    async with serve_counting(storage_backend, expiration=2, absolute_timeout=2.4) as (
-        _,
+    async with serve_counting(storage_backend, expiration=20, absolute_timeout=24) as (
+        store,
         storage,
         http,
     ):
         session_id = (await do(http, ["set", "n", 0], ["save"])).json()["id"]
         for step in (1, 2):
-            await asyncio.sleep(0.6)
+            clock_of(store).advance(6)
             kept = (
                 await do(http, ["set", "n", step], ["save"], headers=cookie_header(session_id))
             ).json()
             assert kept["id"] == session_id
         ttls = [call[2] for call in sets(storage)]
-        assert ttls[0] == 2
-        assert ttls[0] > ttls[1] > ttls[2] > 0  # capped by what is left of the 2.4 s
-        await asyncio.sleep(1.4)
-        body = (await http.get("/read", headers=cookie_header(session_id))).json()
+        assert ttls == [20, 18, 12]  # capped by what is left of the 24 s
+        clock_of(store).advance(12)
+        body = await read(http, session_id)
         assert body["fresh"] is True
         assert body["id"] != session_id
 
@@ -217,26 +224,27 @@ async def test_r13_absolute_timeout_ends_an_active_session(storage_backend: Back
 async def test_r22_a_read_session_is_renewed_past_half_its_expiry(
     storage_backend: Backend,
 ) -> None:
-    async with serve_counting(storage_backend, auto_save=True, expiration=3) as (
-        _,
+    async with serve_counting(storage_backend, auto_save=True, expiration=30) as (
+        store,
         storage,
         http,
     ):
         session_id = (await do(http, ["set", "user", "ann"])).json()["id"]
         storage.calls.clear()
+        clock_of(store).advance(15)  # exactly half left: not yet
         early = await http.get("/read", headers=cookie_header(session_id))
         assert session_cookie(early) is None
         assert storage.calls == [("get", session_id)]
-        await asyncio.sleep(1.7)  # less than half of 3 s left
+        clock_of(store).advance(1)  # less than half of 30 s left
         storage.calls.clear()
         renewed = await http.get("/read", headers=cookie_header(session_id))
         cookie = session_cookie(renewed)
         assert cookie is not None
         assert cookie.value == session_id
-        assert cookie.max_age == 3
-        assert storage.calls == [("get", session_id), ("set", session_id, 3.0)]
-        await asyncio.sleep(1.5)  # past the first deadline, within the renewed one
-        later = (await http.get("/read", headers=cookie_header(session_id))).json()
+        assert cookie.max_age == 30
+        assert storage.calls == [("get", session_id), ("set", session_id, 30.0)]
+        clock_of(store).advance(20)  # past the first deadline, within the renewed one
+        later = await read(http, session_id)
         assert later["id"] == session_id
         assert later["data"] == {"user": "ann"}
 
@@ -249,13 +257,13 @@ async def test_r22_more_than_half_left_costs_exactly_one_storage_call(
         storage,
         http,
     ):
-        now = time.time()
-        await put_record(store, "young", {"n": 1}, created=now, expiry=10, expires_at=now + 5.5)
+        session_id = (await do(http, ["set", "n", 1])).json()["id"]
+        clock_of(store).advance(4.5)
         storage.calls.clear()
-        response = await http.get("/read", headers=cookie_header("young"))
+        response = await http.get("/read", headers=cookie_header(session_id))
         assert response.json()["data"] == {"n": 1}
         assert session_cookie(response) is None
-        assert storage.calls == [("get", "young")]
+        assert storage.calls == [("get", session_id)]
 
 
 async def test_r22_renewal_is_skipped_when_it_gains_less_than_a_second(
@@ -266,40 +274,40 @@ async def test_r22_renewal_is_skipped_when_it_gains_less_than_a_second(
         storage,
         http,
     ):
-        now = time.time()
-        await put_record(store, "short", {"n": 1}, created=now, expiry=1.5, expires_at=now + 0.7)
+        session_id = (await do(http, ["set", "n", 1])).json()["id"]
+        clock_of(store).advance(0.8)  # 0.7 s left: renewing would gain 0.8 s
         storage.calls.clear()
-        response = await http.get("/read", headers=cookie_header("short"))
-        assert response.json()["id"] == "short"
+        response = await http.get("/read", headers=cookie_header(session_id))
+        assert response.json()["id"] == session_id
         assert session_cookie(response) is None
-        assert storage.calls == [("get", "short")]
+        assert storage.calls == [("get", session_id)]
 
 
 async def test_r22_renewal_is_capped_by_the_absolute_timeout(storage_backend: Backend) -> None:
     async with serve_counting(
         storage_backend, auto_save=True, expiration=4, absolute_timeout=12
     ) as (store, storage, http):
-        now = time.time()
-        await put_record(
-            store, "capped", {"n": 1}, created=now - 10, expiry=4, expires_at=now + 0.5
-        )
+        session_id = (await do(http, ["set", "n", 1])).json()["id"]
+        for _ in range(2):  # reads at 3 and 6 s renew it by the full 4 s, to 10 s
+            clock_of(store).advance(3)
+            assert (await read(http, session_id))["id"] == session_id
+        assert [call[2] for call in sets(storage)] == [4.0, 4.0, 4.0]
+        clock_of(store).advance(3.5)  # 9.5 s: 2.5 s of the absolute 12 s are left
         storage.calls.clear()
-        response = await http.get("/read", headers=cookie_header("capped"))
-        assert response.json()["id"] == "capped"
-        ((_, key, ttl),) = sets(storage)
-        assert key == "capped"
-        assert 1.5 < ttl <= 2
+        response = await http.get("/read", headers=cookie_header(session_id))
+        assert response.json()["id"] == session_id
+        assert sets(storage) == [("set", session_id, 2.5)]
         cookie = session_cookie(response)
         assert cookie is not None
-        assert cookie.max_age == 2
+        assert cookie.max_age == 3
 
 
 async def test_r22_explicit_mode_never_renews_a_read(storage_backend: Backend) -> None:
     async with serve_counting(storage_backend, expiration=10) as (store, storage, http):
-        now = time.time()
-        await put_record(store, "old", {"n": 1}, created=now - 9, expiry=10, expires_at=now + 1)
+        session_id = (await do(http, ["set", "n", 1], ["save"])).json()["id"]
+        clock_of(store).advance(9)
         storage.calls.clear()
-        response = await http.get("/read", headers=cookie_header("old"))
-        assert response.json()["id"] == "old"
+        response = await http.get("/read", headers=cookie_header(session_id))
+        assert response.json()["id"] == session_id
         assert session_cookie(response) is None
-        assert storage.calls == [("get", "old")]
+        assert storage.calls == [("get", session_id)]

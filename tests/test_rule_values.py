@@ -22,11 +22,13 @@ from starlette.routing import Route
 
 from tests.support.apps import (
     client,
+    clock_of,
     cookie_header,
     do,
     make_app,
     open_store,
-    put_record,
+    plain_record,
+    plugin_of,
     raw_get,
     raw_put,
     serve,
@@ -234,8 +236,8 @@ async def test_r16_stored_pickles_are_never_unpickled(
     payloads = {
         "pickle-call": pickle.dumps(_Exploit((_record_run, ("unpickled",)))),
         "pickle-mkdir": pickle.dumps(_Exploit((os.mkdir, (str(victim_dir),)))),
-        "pickle-in-record": msgspec.msgpack.encode(
-            [1, 0.0, 60.0, 9e9, {"v": pickle.dumps(_Exploit((_record_run, ("inner",))))}]
+        "pickle-in-record": plain_record(
+            [0.0, 60.0, 9e9, {"v": pickle.dumps(_Exploit((_record_run, ("inner",))))}]
         ),
     }
     # Prove the payloads are real: unpickling one here does run code.
@@ -281,11 +283,11 @@ UNDECODABLE = [
     pytest.param(b"", id="empty"),
     pytest.param(os.urandom(64), id="random"),
     pytest.param(b'{"user": "json"}', id="json"),
-    pytest.param(msgspec.msgpack.encode([7, 0.0, 60.0, 9e9, {}]), id="unknown-version"),
-    pytest.param(msgspec.msgpack.encode([1, 0.0, float("nan"), 9e9, {}]), id="nan-expiry"),
+    pytest.param(b"\x07" + msgspec.msgpack.encode([0.0, 60.0, 9e9, {}]), id="unknown-marker"),
+    pytest.param(plain_record([0.0, 60.0, 9e9, {}])[:-2], id="truncated"),
+    pytest.param(plain_record([0.0, float("nan"), 9e9, {}]), id="nan-expiry"),
     pytest.param(
-        msgspec.msgpack.encode([1, 0.0, 60.0, 9e9, {"v": msgspec.msgpack.Ext(77, b"")}]),
-        id="unknown-ext",
+        plain_record([0.0, 60.0, 9e9, {"v": msgspec.msgpack.Ext(77, b"")}]), id="unknown-ext"
     ),
 ]
 
@@ -322,24 +324,25 @@ async def test_r17_undecodable_data_is_logged_deleted_and_treated_as_unknown(
 async def test_r17_a_record_of_another_stores_types_is_treated_as_unknown(
     storage_backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with serve(storage_backend) as (store, http):
-        other = Store()
+    async with (
+        serve(storage_backend) as (store, http),
+        open_store(storage_backend, storage=plugin_of(store), clock=clock_of(store)) as other,
+    ):
         register_all(other)
-        raw = other._codec.encode({"plan": Plan.PRO}, 0.0, 60.0, 9e9)
-        await other.close()
-        await raw_put(store, "foreign", raw)
+        async with client(value_app(other, {"plan": Plan.PRO}, [])) as other_http:
+            foreign = (await other_http.get("/put")).text
         with caplog.at_level(logging.WARNING, logger="sessionware"):
-            body = (await http.get("/read", headers=cookie_header("foreign"))).json()
+            body = (await http.get("/read", headers=cookie_header(foreign))).json()
         assert body["fresh"] is True
-        assert await raw_get(store, "foreign") is None
+        assert await raw_get(store, foreign) is None
         assert any("not registered" in r.getMessage() for r in caplog.records)
 
 
 async def test_r17_a_good_record_next_to_a_bad_one_is_untouched(storage_backend: Backend) -> None:
     async with serve(storage_backend) as (store, http):
-        await put_record(store, "good", {"n": 1}, created=0.0, expiry=60.0, expires_at=9e9)
+        good = (await do(http, ["set", "n", 1], ["save"])).json()["id"]
         await raw_put(store, "bad", b"\xc1")
         assert (await http.get("/read", headers=cookie_header("bad"))).json()["fresh"] is True
-        body = (await http.get("/read", headers=cookie_header("good"))).json()
-        assert body["id"] == "good"
+        body = (await http.get("/read", headers=cookie_header(good))).json()
+        assert body["id"] == good
         assert body["data"] == {"n": 1}

@@ -1,9 +1,12 @@
-"""Session records as MessagePack: exact Python types back, and never any code run.
+"""Session data as MessagePack: exact Python types back, and never any code run.
 
-A record is ``[FORMAT_VERSION, created, expiry, expires_at, data]``: unix times, seconds, and
-the session's dictionary. Types MessagePack lacks travel as extension values whose payload is
+A record's body is ``[created, expiry, expires_at, data]``: unix times, seconds, and the
+session's dictionary. Types MessagePack lacks travel as extension values whose payload is
 MessagePack again, so the decoder rebuilds them in one pass. Nothing here uses pickle: the
 only classes a record can build are the built-ins below and those given to `register_type`.
+
+Every value encodes the same way each time (a set's members are sorted by their encoding),
+so "does this value still encode as it did when loaded" tells whether it changed in place.
 """
 
 from __future__ import annotations
@@ -22,8 +25,6 @@ import msgspec
 
 from ._config import LONGEST_EXPIRY
 
-FORMAT_VERSION: Final = 1
-
 _TUPLE, _SET, _FROZENSET, _DICT, _BIGINT = 1, 2, 3, 4, 5
 _DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _REGISTERED = 6, 7, 8, 9, 10, 11, 12
 
@@ -35,17 +36,25 @@ Decode = Callable[[Any], Any]
 
 
 class Record(msgspec.Struct, array_like=True, frozen=True):
-    """A stored session; on the wire ``[version, created, expiry, expires_at, data]``.
+    """A stored session; on the wire ``[created, expiry, expires_at, data]``.
 
     msgspec builds and checks it in C while it decodes: times are unix seconds, expiry is
     this session's lifetime in seconds (R12), `data` its values.
     """
 
-    version: int
     created: float
     expiry: float
     expires_at: float
     data: dict[str, Any]
+
+
+class RawRecord(msgspec.Struct, array_like=True, frozen=True):
+    """The same record with each value left encoded: what a merge (R21) works on."""
+
+    created: float
+    expiry: float
+    expires_at: float
+    data: dict[str, msgspec.Raw]
 
 
 class DecodeError(ValueError):
@@ -102,13 +111,14 @@ class SessionCodec:
         self._unpacker = msgspec.msgpack.Decoder(ext_hook=self._from_ext)
         # The record's shape is checked by msgspec itself, in C, while it decodes.
         self._records = msgspec.msgpack.Decoder(Record, ext_hook=self._from_ext)
+        self._raw_records = msgspec.msgpack.Decoder(RawRecord)
         self._converters: dict[type, Callable[[Any], Any]] = {
             int: self._int,
             list: self._list,
             dict: self._dict,
             tuple: lambda v: self._ext(_TUPLE, [self._wire(x) for x in v]),
-            set: lambda v: self._ext(_SET, [self._wire(x) for x in v]),
-            frozenset: lambda v: self._ext(_FROZENSET, [self._wire(x) for x in v]),
+            set: lambda v: self._ext(_SET, self._members(v)),
+            frozenset: lambda v: self._ext(_FROZENSET, self._members(v)),
             dt.datetime: self._datetime,
             dt.date: lambda v: self._ext(_DATE, v.isoformat()),
             dt.time: self._time,
@@ -141,6 +151,7 @@ class SessionCodec:
     def encode(
         self, data: dict[str, Any], created: float, expiry: float, expires_at: float
     ) -> bytes:
+        """A record's body from live values (the fast path: one call to the packer)."""
         # Top-level strings and 64-bit ints are most session values: they skip `_wire`.
         scalars, wire_of = _SCALARS, self._wire
         wire: dict[str, Any] = {}
@@ -154,15 +165,25 @@ class SessionCodec:
         except RecursionError:
             raise ValueError("a session value refers to itself; it cannot be stored") from None
         # The same array a `Record` decodes from; a list packs faster than a new Struct.
-        return self._packer.encode([FORMAT_VERSION, created, expiry, expires_at, wire])
+        return self._packer.encode([created, expiry, expires_at, wire])
+
+    def encode_merged(
+        self, data: dict[str, msgspec.Raw], created: float, expiry: float, expires_at: float
+    ) -> bytes:
+        """A record's body from values that are encoded already."""
+        return self._packer.encode([created, expiry, expires_at, data])
+
+    def encode_value(self, value: Any) -> bytes:
+        try:
+            return self._packer.encode(self._wire(value))
+        except RecursionError:
+            raise ValueError("a session value refers to itself; it cannot be stored") from None
 
     def decode(self, raw: bytes) -> Record:
         try:
             record = self._records.decode(raw)
         except Exception as exc:
             raise DecodeError(f"not a session record: {type(exc).__name__}: {exc}") from exc
-        if record.version != FORMAT_VERSION:
-            raise DecodeError(f"a session record of format version {record.version}, not 1")
         # Times no save could have written would break the session later (NaN, infinite).
         if not (
             math.isfinite(record.created)
@@ -171,6 +192,13 @@ class SessionCodec:
         ):
             raise DecodeError("a session record with impossible times")
         return record
+
+    def decode_raw(self, raw: bytes) -> RawRecord:
+        """The record with its values still encoded; `raw` decoded with `decode` already."""
+        return self._raw_records.decode(raw)
+
+    def decode_value(self, raw: bytes) -> Any:
+        return self._unpacker.decode(raw)
 
     # -- encoding -------------------------------------------------------------------------
 
@@ -198,6 +226,11 @@ class SessionCodec:
         if _INT64_MIN <= value <= _UINT64_MAX:
             return value
         return self._ext(_BIGINT, format(value, "x"))  # hex: no digit limit
+
+    def _members(self, members: set[Any] | frozenset[Any]) -> list[msgspec.Raw]:
+        """A set's members, each encoded, in the order of their encodings: canonical."""
+        encoded = sorted(self._packer.encode(self._wire(member)) for member in members)
+        return [msgspec.Raw(item) for item in encoded]
 
     def _list(self, value: list[Any]) -> list[Any]:
         return [self._wire(item) for item in value]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
+import uuid
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Final
 
 DEFAULT_EXPIRATION: Final = timedelta(hours=24)
@@ -31,12 +32,8 @@ class Source(StrEnum):
 
 
 def _new_uuid4() -> str:
-    """A random (version 4) UUID as text: `str(uuid.uuid4())`, in a third of the time."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """Fiber's default: a random (version 4) UUID as text."""
+    return str(uuid.uuid4())
 
 
 def _seconds(value: object, field_name: str) -> timedelta:
@@ -80,85 +77,125 @@ def parse_key_lookup(key_lookup: str) -> tuple[tuple[Source, str], ...]:
     return tuple(lookups)
 
 
-@dataclass(kw_only=True)
+@dataclass(frozen=True, init=False)
 class Config:
-    """How sessions are kept: lifetime, storage, where the id travels, cookie attributes."""
+    """How sessions are kept: lifetime, storage, where the id travels, cookie attributes.
 
-    expiration: timedelta | float = DEFAULT_EXPIRATION
-    absolute_timeout: timedelta | float | None = None
-    storage: str | object = "memory"
-    storage_options: Mapping[str, Any] = field(default_factory=dict)
-    key_lookup: str = "cookie:session_id"
-    cookie_domain: str = ""
-    cookie_path: str = ""
-    cookie_secure: bool = False
-    cookie_http_only: bool = True
-    cookie_same_site: str = "Lax"
-    cookie_session_only: bool = False
-    cookie_partitioned: bool = False
-    key_generator: Callable[[], str] = _new_uuid4
-    cookie_name: str | None = None
-    lookups: tuple[tuple[Source, str], ...] = field(init=False, repr=False, compare=False)
+    Checked once, when built; frozen, so the `Store` built from it can never disagree with
+    it. Durations are given as a `timedelta` or seconds and held as a `timedelta`.
+    """
 
-    def __post_init__(self) -> None:
-        expiration = _seconds(self.expiration, "expiration")
-        if expiration < timedelta(0):
-            raise ValueError(f"Config.expiration must not be negative, got {expiration}")
-        self.expiration = expiration or DEFAULT_EXPIRATION
-        if self.absolute_timeout is not None:
-            absolute = _seconds(self.absolute_timeout, "absolute_timeout")
-            if absolute < self.expiration:
-                raise ValueError(
-                    f"Config.absolute_timeout ({absolute}) must not be shorter than "
-                    f"expiration ({self.expiration}); raise it or leave it None"
-                )
-            self.absolute_timeout = absolute
-        if not isinstance(self.storage_options, Mapping):
-            raise TypeError("Config.storage_options must be a mapping of keyword options")
-        if self.cookie_name is not None:
-            if not isinstance(self.cookie_name, str):
-                raise TypeError("Config.cookie_name must be a str")
-            if not _TOKEN.fullmatch(self.cookie_name):
-                raise ValueError(
-                    f"Config.cookie_name {self.cookie_name!r} is not a cookie name (letters, "
-                    "digits or !#$%&'*+-.^_`|~)"
-                )
-            warnings.warn(
-                "Config.cookie_name is deprecated; use key_lookup="
-                f'"cookie:{self.cookie_name}" instead',
-                DeprecationWarning,
-                stacklevel=3,
-            )
-            self.key_lookup = f"cookie:{self.cookie_name}"
-        self.lookups = parse_key_lookup(self.key_lookup)
-        for name in ("cookie_domain", "cookie_path", "cookie_same_site"):
-            if not isinstance(getattr(self, name), str):
-                raise TypeError(f"Config.{name} must be a str")
-        for name in (
-            "cookie_secure",
-            "cookie_http_only",
-            "cookie_session_only",
-            "cookie_partitioned",
-        ):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"Config.{name} must be True or False")
-        same_site = _SAME_SITE.get(self.cookie_same_site.lower())
-        if same_site is None:
-            raise ValueError(
-                f"Config.cookie_same_site must be Strict, Lax or None, got "
-                f"{self.cookie_same_site!r}"
-            )
-        self.cookie_same_site = same_site
-        for name in ("cookie_domain", "cookie_path"):
-            if not _COOKIE_ATTRIBUTE.fullmatch(getattr(self, name)):
-                raise ValueError(
-                    f"Config.{name} must be printable ASCII without ';' or ',', got "
-                    f"{getattr(self, name)!r}"
-                )
-        if not callable(self.key_generator):
-            raise TypeError("Config.key_generator must be a function that returns a new id")
+    expiration: timedelta
+    absolute_timeout: timedelta | None
+    storage: str | object
+    storage_options: Mapping[str, Any]
+    key_lookup: str
+    cookie_domain: str
+    cookie_path: str
+    cookie_secure: bool
+    cookie_http_only: bool
+    cookie_same_site: str
+    cookie_session_only: bool
+    cookie_partitioned: bool
+    key_generator: Callable[[], str]
+    cookie_name: str | None
+    lookups: tuple[tuple[Source, str], ...] = field(repr=False, compare=False)
+
+    def __init__(
+        self,
+        *,
+        expiration: timedelta | float = DEFAULT_EXPIRATION,
+        absolute_timeout: timedelta | float | None = None,
+        storage: str | object = "memory",
+        storage_options: Mapping[str, Any] | None = None,
+        key_lookup: str = "cookie:session_id",
+        cookie_domain: str = "",
+        cookie_path: str = "",
+        cookie_secure: bool = False,
+        cookie_http_only: bool = True,
+        cookie_same_site: str = "Lax",
+        cookie_session_only: bool = False,
+        cookie_partitioned: bool = False,
+        key_generator: Callable[[], str] = _new_uuid4,
+        cookie_name: str | None = None,
+    ) -> None:
+        held = _checked(
+            expiration=expiration,
+            absolute_timeout=absolute_timeout,
+            storage=storage,
+            storage_options={} if storage_options is None else storage_options,
+            key_lookup=key_lookup,
+            cookie_domain=cookie_domain,
+            cookie_path=cookie_path,
+            cookie_secure=cookie_secure,
+            cookie_http_only=cookie_http_only,
+            cookie_same_site=cookie_same_site,
+            cookie_session_only=cookie_session_only,
+            cookie_partitioned=cookie_partitioned,
+            key_generator=key_generator,
+            cookie_name=cookie_name,
+        )
+        for name, value in held.items():
+            object.__setattr__(self, name, value)
 
     @property
     def secure(self) -> bool:
         """Whether cookies carry Secure: asked for, or forced by SameSite=None / Partitioned."""
         return self.cookie_secure or self.cookie_same_site == "None" or self.cookie_partitioned
+
+
+def _checked(**given: Any) -> dict[str, Any]:
+    """Every field as the config holds it, or the error that names the field."""
+    held = dict(given)
+    expiration = _seconds(given["expiration"], "expiration")
+    if expiration < timedelta(0):
+        raise ValueError(f"Config.expiration must not be negative, got {expiration}")
+    held["expiration"] = expiration = expiration or DEFAULT_EXPIRATION
+    if given["absolute_timeout"] is not None:
+        absolute = _seconds(given["absolute_timeout"], "absolute_timeout")
+        if absolute < expiration:
+            raise ValueError(
+                f"Config.absolute_timeout ({absolute}) must not be shorter than "
+                f"expiration ({expiration}); raise it or leave it None"
+            )
+        held["absolute_timeout"] = absolute
+    if not isinstance(given["storage_options"], Mapping):
+        raise TypeError("Config.storage_options must be a mapping of keyword options")
+    held["storage_options"] = MappingProxyType(dict(given["storage_options"]))
+    cookie_name = given["cookie_name"]
+    if cookie_name is not None:
+        if not isinstance(cookie_name, str):
+            raise TypeError("Config.cookie_name must be a str")
+        if not _TOKEN.fullmatch(cookie_name):
+            raise ValueError(
+                f"Config.cookie_name {cookie_name!r} is not a cookie name (letters, "
+                "digits or !#$%&'*+-.^_`|~)"
+            )
+        warnings.warn(
+            f'Config.cookie_name is deprecated; use key_lookup="cookie:{cookie_name}" instead',
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        held["key_lookup"] = f"cookie:{cookie_name}"
+    held["lookups"] = parse_key_lookup(held["key_lookup"])
+    for name in ("cookie_domain", "cookie_path", "cookie_same_site"):
+        if not isinstance(given[name], str):
+            raise TypeError(f"Config.{name} must be a str")
+    for name in ("cookie_secure", "cookie_http_only", "cookie_session_only", "cookie_partitioned"):
+        if not isinstance(given[name], bool):
+            raise TypeError(f"Config.{name} must be True or False")
+    same_site = _SAME_SITE.get(given["cookie_same_site"].lower())
+    if same_site is None:
+        raise ValueError(
+            f"Config.cookie_same_site must be Strict, Lax or None, got "
+            f"{given['cookie_same_site']!r}"
+        )
+    held["cookie_same_site"] = same_site
+    for name in ("cookie_domain", "cookie_path"):
+        if not _COOKIE_ATTRIBUTE.fullmatch(given[name]):
+            raise ValueError(
+                f"Config.{name} must be printable ASCII without ';' or ',', got {given[name]!r}"
+            )
+    if not callable(given["key_generator"]):
+        raise TypeError("Config.key_generator must be a function that returns a new id")
+    return held

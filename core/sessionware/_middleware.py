@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ._exchange import Exchange
+from ._request import RequestContext
+from ._session import Session
 from ._store import Store
 
+Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+logger = logging.getLogger("sessionware")
+
+_SERVER_ERROR = b"Internal Server Error"
 
 
 class SessionMiddleware:
@@ -28,17 +35,63 @@ class SessionMiddleware:
         self.store = store
         self.auto_save = auto_save
         self._key = store.scope_key
-        self._writer = store._writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            exchange = Exchange(self._writer, self.auto_save, send)
-            scope[self._key] = exchange
-            await self.app(scope, receive, exchange.send)
+            context = self.store.request_context(auto_save=self.auto_save)
+            scope[self._key] = context
+            await self.app(scope, receive, _ResponseStart(context, send))
         elif kind == "websocket":
             # A websocket can read its session; its handshake has no response to carry a cookie.
-            scope[self._key] = Exchange(self._writer, False, send)
+            scope[self._key] = self.store.request_context(auto_save=False)
             await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+
+class _ResponseStart:
+    """The app's `send`, wrapped: the auto-save and the session headers go out with the
+    response start."""
+
+    __slots__ = ("_context", "_failed", "_send")
+
+    def __init__(self, context: RequestContext, send: Send) -> None:
+        self._context = context
+        self._send = send
+        self._failed = False
+
+    async def __call__(self, message: Message) -> None:
+        if self._failed:
+            return
+        if message["type"] == "http.response.start":
+            context = self._context
+            if context.auto_save_due(message.get("status", 200)):
+                session = context.session
+                assert isinstance(session, Session)
+                try:
+                    await session.save()
+                except Exception:
+                    logger.exception(
+                        "auto-save failed: the session could not be stored; answering 500"
+                    )
+                    self._failed = True
+                    await self._answer_server_error()
+                    return
+            pending = context.owed.pending
+            if pending is not None:
+                message = {**message, "headers": [*message.get("headers", ()), *pending]}
+        await self._send(message)
+
+    async def _answer_server_error(self) -> None:
+        await self._send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(_SERVER_ERROR)).encode()),
+                ],
+            }
+        )
+        await self._send({"type": "http.response.body", "body": _SERVER_ERROR})

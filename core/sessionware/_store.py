@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final
 
-from ._codec import DecodeError, Record, SessionCodec
+from ._clock import SYSTEM_CLOCK, Clock
+from ._codec import SessionCodec
 from ._config import Config
-from ._exchange import Exchange
-from ._http import IdFinder, ResponseWriter, is_valid_id
+from ._ids import is_valid_id
+from ._lifetime import Lifetime
 from ._loader import resolve_storage
+from ._persistence import Persistence
+from ._request import RequestContext
+from ._request_ids import IdFinder
+from ._response_headers import CookieWriter, ResponseOwed
 from ._session import Session
-
-logger = logging.getLogger("sessionware")
 
 
 def _scope_of(request: object) -> Mapping[str, Any]:
@@ -38,9 +39,12 @@ def _check_id_argument(session_id: object, method: str) -> None:
 
 
 class Store:
-    """Loads, creates and deletes sessions; one per configuration, shared by all requests."""
+    """Loads, creates and deletes sessions; one per configuration, shared by all requests.
 
-    def __init__(self, config: Config | None = None) -> None:
+    `clock` (unix seconds) is what every rule about time reads; tests pass a fake one.
+    """
+
+    def __init__(self, config: Config | None = None, *, clock: Clock = SYSTEM_CLOCK) -> None:
         if config is None:
             config = Config()
         elif not isinstance(config, Config):
@@ -48,14 +52,11 @@ class Store:
         self.config: Final = config
         self._storage = resolve_storage(config.storage, config.storage_options)
         self._codec = SessionCodec()
-        self._writer = ResponseWriter(config)
-        self._finder = IdFinder(config.lookups)
-        self._expiration = config.expiration.total_seconds()  # type: ignore[union-attr]
-        absolute = config.absolute_timeout
-        self._absolute: float | None = (
-            None if absolute is None else absolute.total_seconds()  # type: ignore[union-attr]
+        self._io = Persistence(
+            self._storage, self._codec, Lifetime(config), clock, config.key_generator
         )
-        self._key_generator = config.key_generator
+        self._cookies = CookieWriter(config)
+        self._finder = IdFinder(config.lookups)
         self.scope_key: Final = f"sessionware.store.{id(self):x}"
 
     @property
@@ -64,7 +65,7 @@ class Store:
         return self._storage.name
 
     def __repr__(self) -> str:
-        return f"<Store storage={self._storage.name!r} lookup={self.config.key_lookup!r}>"
+        return f"<Store storage={self.backend!r} lookup={self.config.key_lookup!r}>"
 
     def register_type(
         self,
@@ -76,26 +77,41 @@ class Store:
         """Allow values of `cls` in sessions (dataclasses, enums, named tuples, or a pair)."""
         self._codec.register(cls, encode, decode)
 
+    def request_context(self, *, auto_save: bool) -> RequestContext:
+        """A new request's session context; middlewares put it where `get` finds it."""
+        return RequestContext(self._io, ResponseOwed(self._cookies), auto_save)
+
     async def get(self, request: object) -> Session:
         """The session of this request: loaded if its id is known, else a fresh one (R1-R5)."""
         scope = _scope_of(request)
-        exchange: Exchange | None = scope.get(self.scope_key)
-        if exchange is None:
+        context: RequestContext | None = scope.get(self.scope_key)
+        if context is None:
             raise RuntimeError(
                 "store.get() found no SessionMiddleware for this store; wrap the ASGI app: "
                 "app = SessionMiddleware(app, store=store)"
             )
-        if exchange.session is not None:
-            return exchange.session
+        session = context.session
+        if session is None:
+            session = await self._load(context, scope)
+        assert isinstance(session, Session)
+        return session
+
+    async def _load(self, context: RequestContext, scope: Mapping[str, Any]) -> Session:
         found = self._finder.find(scope)
-        record = None if found is None else await self._load(found[0])
-        if exchange.session is not None:  # a concurrent get() of this request won the race
-            return exchange.session
-        if found is None or record is None:
-            session = self._fresh_session(exchange)
+        loaded = None
+        if found is not None:
+            loaded = await self._io.load(found[0], found[1], renew=context.auto_save)
+            if context.session is not None:  # a concurrent get() of this request won the race
+                assert isinstance(context.session, Session)
+                return context.session
+        if loaded is None:
+            state = self._io.fresh()
         else:
-            session = self._session_from(found[0], record, exchange, found[1])
-        exchange.session = session
+            state, renewed = loaded
+            if renewed is not None:  # R22: renewed on load, so the cookie is renewed too
+                context.owed.saved(state.id, state.origin, False, renewed)
+        session = Session(state, self._io, context.owed)
+        context.attach(session, state)
         return session
 
     async def get_by_id(self, session_id: str) -> Session | None:
@@ -103,16 +119,14 @@ class Store:
         _check_id_argument(session_id, "get_by_id")
         if not is_valid_id(session_id):
             return None
-        record = await self._load(session_id)
-        if record is None:
-            return None
-        return self._session_from(session_id, record, None, None)
+        loaded = await self._io.load(session_id)
+        return None if loaded is None else Session(loaded[0], self._io, None)
 
     async def delete(self, session_id: str) -> None:
         """Delete one stored session; an id that could never be valid (R4) is ignored."""
         _check_id_argument(session_id, "delete")
         if is_valid_id(session_id):
-            await self._storage.delete(session_id)
+            await self._io.delete(session_id)
 
     async def reset(self) -> None:
         """Delete every session of this store's storage."""
@@ -131,63 +145,3 @@ class Store:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-    # -- used by Session and the middleware ---------------------------------------------
-
-    def _new_id(self) -> str:
-        session_id = self._key_generator()
-        if not isinstance(session_id, str) or not is_valid_id(session_id):
-            raise ValueError(
-                f"Config.key_generator returned {session_id!r}; a session id is 1-128 "
-                "characters of A-Z a-z 0-9 - _ . ~ + / ="
-            )
-        return session_id
-
-    def _ttl(self, expiry: float, created: float, now: float) -> float:
-        """R13: the expiry, capped by what is left of the absolute lifetime."""
-        if self._absolute is None:
-            return expiry
-        return min(expiry, created + self._absolute - now)
-
-    def _fresh_session(self, exchange: Exchange | None) -> Session:
-        now = time.time()
-        expiration = self._expiration
-        return Session(self, exchange, self._new_id(), {}, expiration, now, now + expiration, True)
-
-    def _session_from(
-        self, session_id: str, record: Record, exchange: Exchange | None, origin: Any
-    ) -> Session:
-        return Session(
-            self,
-            exchange,
-            session_id,
-            record.data,
-            record.expiry,
-            record.created,
-            record.expires_at,
-            False,
-            origin,
-        )
-
-    async def _load(self, session_id: str) -> Record | None:
-        raw = await self._storage.get(session_id)
-        if raw is None:
-            return None
-        try:
-            record = self._codec.decode(raw)
-        except DecodeError as exc:
-            logger.warning(
-                "session %s… in %s storage could not be decoded (%s); deleting it",
-                session_id[:8],
-                self._storage.name,
-                exc,
-            )
-            await self._storage.delete(session_id)
-            return None
-        now = time.time()
-        if record.expires_at <= now:
-            return None
-        if self._absolute is not None and record.created + self._absolute <= now:
-            await self._storage.delete(session_id)
-            return None
-        return record

@@ -30,7 +30,7 @@ import pytest_asyncio
 
 from ._storage_calls import StorageCalls
 
-__all__ = ["StorageConformance"]
+__all__ = ["FakeClock", "StorageCalls", "StorageConformance"]
 
 #: Increments each concurrent compare-and-set test makes, from this many tasks.
 _TASKS, _INCREMENTS = 20, 10
@@ -372,3 +372,20 @@ class StorageConformance:
     async def _increments(self, backend: StorageCalls, key: str) -> None:
         for _ in range(_INCREMENTS):
             await _increment(backend, key)
+
+
+class FakeClock:
+    """A clock for ``Store(config, clock=FakeClock())`` that moves only when told to.
+
+    Rules about time (expiry, absolute timeout, renewal) are then tested without sleeping;
+    storage TTLs still run on real time, as the storage's own clock does.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -8,7 +8,6 @@ real backend's plugin object) or through the store's own facade, never a backend
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -16,10 +15,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import httpx
+import msgspec
 import sessionware
 from sessionware import Config, Session, SessionMiddleware, Store
+from sessionware.testing import FakeClock
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -34,10 +36,36 @@ COOKIE = "session_id"
 
 # -- stores -----------------------------------------------------------------------------
 
+# The plugin object and the clock each store of these tests was built on: raw storage is
+# reached through the plugin's own hooks, and time moves only when a test moves it.
+_PLUGINS: WeakKeyDictionary[Store, Any] = WeakKeyDictionary()
+_CLOCKS: WeakKeyDictionary[Store, FakeClock] = WeakKeyDictionary()
 
-def open_store(backend: Backend, **config: Any) -> Store:
+
+def open_store(
+    backend: Backend,
+    *,
+    storage: object | None = None,
+    clock: FakeClock | None = None,
+    **config: Any,
+) -> Store:
     """A store on `backend`; use it as ``async with open_store(...) as store`` to close it."""
-    return Store(Config(**backend.config_kwargs(), **config))
+    plugin = real_plugin(backend) if storage is None else storage
+    clock = clock or FakeClock()
+    store = Store(Config(storage=plugin, **config), clock=clock)
+    _PLUGINS[store] = plugin
+    _CLOCKS[store] = clock
+    return store
+
+
+def plugin_of(store: Store) -> Any:
+    """The plugin object `store` was built on (for a second store on the same storage)."""
+    return _PLUGINS[store]
+
+
+def clock_of(store: Store) -> FakeClock:
+    """The fake clock `store` reads: advance it to age its sessions."""
+    return _CLOCKS[store]
 
 
 def real_plugin(backend: Backend) -> object:
@@ -51,7 +79,7 @@ def counting_store(
 ) -> tuple[Store, CountingStorage]:
     """A store whose every storage call is recorded on its way to the real `backend`."""
     storage = CountingStorage(real_plugin(backend), fail_on=fail_on)
-    return Store(Config(storage=storage, **config)), storage
+    return open_store(backend, storage=storage, **config), storage
 
 
 class CountingStorage:
@@ -123,29 +151,27 @@ class CountingStorage:
             await self.inner.storage_close()  # type: ignore[attr-defined]
 
 
-# Raw access goes through the store's facade: the same door session code uses.
+# Raw access goes through the plugin's own hooks, under the key the core stores a session at.
 
 
-async def raw_put(store: Store, key: str, value: bytes, ttl: float | None = 60) -> None:
-    await store._storage.set(key, value, ttl)
+def storage_key(session_id: str) -> str:
+    """Where a session is stored: under its id."""
+    return session_id
 
 
-async def raw_get(store: Store, key: str) -> bytes | None:
-    return await store._storage.get(key)
+def plain_record(body: list[Any]) -> bytes:
+    """Stored bytes as the core writes a plain record: the marker 0x01, then MessagePack of
+    ``[created, expiry, expires_at, data]`` (docs/architecture.md)."""
+    return b"\x01" + msgspec.msgpack.encode(body)
 
 
-async def put_record(
-    store: Store,
-    session_id: str,
-    data: dict[str, Any],
-    *,
-    created: float,
-    expiry: float,
-    expires_at: float,
-    ttl: float = 60,
-) -> None:
-    """Store a well-formed record with a chosen history (creation time, remaining life)."""
-    await raw_put(store, session_id, store._codec.encode(data, created, expiry, expires_at), ttl)
+async def raw_put(store: Store, session_id: str, value: bytes, ttl: float | None = 60) -> None:
+    await _PLUGINS[store].storage_set(key=storage_key(session_id), value=value, expires_in=ttl)
+
+
+async def raw_get(store: Store, session_id: str) -> bytes | None:
+    value: bytes | None = await _PLUGINS[store].storage_get(key=storage_key(session_id))
+    return value
 
 
 # -- the app ----------------------------------------------------------------------------
@@ -170,6 +196,7 @@ async def run_actions(
 ) -> list[Any]:
     """Apply a script of session actions; "state", "get" and "stored" add to the log.
 
+    ``["advance", seconds]`` moves the store's fake clock on.
     ``["stored", id]`` logs whether storage holds `id` right now (the session's own id when
     `id` is omitted), as seen through ``store.get_by_id``.
     """
@@ -181,6 +208,8 @@ async def run_actions(
             session.set(args[0], session.get(args[0]))
         elif op == "append":
             session.get(args[0]).append(args[1])
+        elif op == "pop":
+            session.get(args[0]).pop()
         elif op == "delete":
             session.delete(args[0])
         elif op == "set_expiry":
@@ -191,8 +220,8 @@ async def run_actions(
             log.append(state(session))
         elif op == "stored":
             log.append(await store.get_by_id(args[0] if args else session.id) is not None)
-        elif op == "sleep":
-            await asyncio.sleep(args[0])
+        elif op == "advance":
+            clock_of(store).advance(args[0])
         elif op == "raise":
             raise RuntimeError(args[0])
         elif op in ("save", "destroy", "regenerate", "reset"):

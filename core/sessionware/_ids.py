@@ -1,0 +1,25 @@
+"""Session ids: what a valid one looks like (R4), and new ones from the key generator."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+_VALID_ID: Final = re.compile(r"[A-Za-z0-9\-_.~+/=]{1,128}")
+
+
+def is_valid_id(value: str) -> bool:
+    """R4: 1-128 characters of ``A-Z a-z 0-9 - _ . ~ + / =``."""
+    return _VALID_ID.fullmatch(value) is not None
+
+
+def new_id(key_generator: Callable[[], str]) -> str:
+    """A new id from the configured generator, refused when it breaks R4."""
+    session_id = key_generator()
+    if not isinstance(session_id, str) or not is_valid_id(session_id):
+        raise ValueError(
+            f"Config.key_generator returned {session_id!r}; a session id is 1-128 "
+            "characters of A-Z a-z 0-9 - _ . ~ + / ="
+        )
+    return session_id

@@ -1,0 +1,40 @@
+"""`RequestContext`: what one request knows about its session, whatever the server protocol.
+
+A middleware (ASGI or WSGI) makes one per request and the store finds it again when the
+app asks for the session; it holds the session once loaded and what the response owes.
+"""
+
+from __future__ import annotations
+
+from ._persistence import Persistence
+from ._response_headers import ResponseOwed
+from ._session import SessionBase
+from ._state import SessionState
+
+
+class RequestContext:
+    """One request's session (loaded lazily), its state, and its response headers."""
+
+    __slots__ = ("_io", "auto_save", "owed", "session", "state")
+
+    def __init__(self, io: Persistence, owed: ResponseOwed, auto_save: bool) -> None:
+        self._io = io
+        self.owed = owed
+        self.auto_save = auto_save
+        self.session: SessionBase | None = None
+        self.state: SessionState | None = None
+
+    def attach(self, session: SessionBase, state: SessionState) -> None:
+        self.session = session
+        self.state = state
+
+    def auto_save_due(self, status: int) -> bool:
+        """R19: auto-save is on, the session was loaded and changed, and the handler did not
+        fail (a 5xx response's half-made changes are not stored)."""
+        state = self.state
+        return (
+            self.auto_save
+            and state is not None
+            and status < 500
+            and self._io.wants_auto_save(state)
+        )

@@ -1,0 +1,110 @@
+"""What a response owes the client about its session: the id in cookies and headers (R6-R11).
+
+`CookieWriter` builds the header bytes once per configuration; `ResponseOwed` is one
+request's account, fed plain values by whoever saved, ended or renewed the session.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+from ._config import Config, Source
+
+_EXPIRED: Final = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class CookieWriter:
+    """The headers that carry a session id back, built from one `Config` once."""
+
+    __slots__ = (
+        "_cookie_prefixes",
+        "_expiry_headers",
+        "_header_names",
+        "_last_tail",
+        "_path",
+        "_suffix",
+    )
+
+    def __init__(self, config: Config) -> None:
+        cookie_names = [name for s, name in config.lookups if s is Source.COOKIE]
+        self._cookie_prefixes = [f"{name}=".encode("latin-1") for name in cookie_names]
+        self._header_names = [
+            name.encode("latin-1") for s, name in config.lookups if s is Source.HEADER
+        ]
+        attributes = []
+        if config.cookie_domain:
+            attributes.append(f"Domain={config.cookie_domain}")
+        if config.secure:
+            attributes.append("Secure")
+        if config.cookie_http_only:
+            attributes.append("HttpOnly")
+        attributes.append(f"SameSite={config.cookie_same_site}")
+        if config.cookie_partitioned:
+            attributes.append("Partitioned")
+        path = f"; Path={config.cookie_path or '/'}"
+        suffix = "; " + "; ".join(attributes)
+        self._path = path.encode("latin-1")
+        # Session-only cookies carry no Max-Age: their whole tail is fixed.
+        self._suffix: bytes | None = None if config.cookie_session_only else suffix.encode()
+        if config.cookie_session_only:
+            self._path += suffix.encode("latin-1")
+        expired = f"{path}; Max-Age=0; Expires={_EXPIRED}{suffix}"
+        self._last_tail: tuple[int, bytes] = (-1, b"")
+        self._expiry_headers = [
+            (b"set-cookie", f"{name}={expired}".encode("latin-1")) for name in cookie_names
+        ]
+
+    def id_headers(self, session_id: str, max_age: float) -> Headers:
+        """R6: a Set-Cookie per cookie source and a header per header source."""
+        value = session_id.encode("ascii")
+        tail = self._path
+        if self._suffix is not None:
+            seconds = max(0, math.ceil(max_age))
+            last_seconds, last_tail = self._last_tail
+            if seconds == last_seconds:  # nearly every save: the configured expiration
+                tail = last_tail
+            else:
+                tail += b"; Max-Age=" + str(seconds).encode() + self._suffix
+                self._last_tail = (seconds, tail)
+        headers = []
+        for prefix in self._cookie_prefixes:
+            headers.append((b"set-cookie", prefix + value + tail))
+        for name in self._header_names:
+            headers.append((name, value))
+        return headers
+
+    def expiry_headers(self) -> Headers:
+        """R8: expire every session cookie; header sources get nothing."""
+        return list(self._expiry_headers)
+
+
+class ResponseOwed:
+    """One request's session headers. R11: the last action of the request wins."""
+
+    __slots__ = ("_carries_id", "_writer", "pending")
+
+    def __init__(self, writer: CookieWriter) -> None:
+        self._writer = writer
+        self.pending: Headers | None = None
+        self._carries_id = False  # whether `pending` sends an id rather than expiring one
+
+    def saved(self, session_id: str, origin: Source | None, fresh: bool, max_age: float) -> None:
+        """R6: send the id back; R7: never an id that was read from the query string."""
+        if origin is Source.URL_QUERY and not fresh:
+            return
+        self.pending = self._writer.id_headers(session_id, max_age)
+        self._carries_id = True
+
+    def expired(self) -> None:
+        """R8, R10: the client's cookie is expired."""
+        self.pending = self._writer.expiry_headers()
+        self._carries_id = False
+
+    def id_withdrawn(self) -> None:
+        """R9: an id sent earlier in this request was deleted since; never send it."""
+        if self._carries_id:
+            self.pending = None
+            self._carries_id = False
