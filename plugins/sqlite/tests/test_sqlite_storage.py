@@ -108,7 +108,7 @@ async def test_compare_and_set_judges_a_row_by_its_expiry_column(
 async def test_each_concurrent_compare_and_set_gets_its_own_outcome(
     path: Path, database: str
 ) -> None:
-    """Outcomes are counted per statement on the worker thread, so 400 calls queued at once
+    """Outcomes are counted per statement on the worker thread, so 350 calls queued at once
     on one connection never see each other's count."""
     storage = SQLiteStorage(database=path if database == "file" else ":memory:")
     taken = [f"taken-{i}" for i in range(100)]
