@@ -14,7 +14,14 @@ import aiosqlite
 import pluggy
 
 from ._config import SQLiteConfig
-from ._schema import SWEEP_BATCH, Statements, close_database, is_alive, open_database
+from ._schema import (
+    SWEEP_BATCH,
+    Statements,
+    changed_rows,
+    close_database,
+    is_alive,
+    open_database,
+)
 
 hookimpl = pluggy.HookimplMarker("sessionware")
 
@@ -23,6 +30,11 @@ log = logging.getLogger("sessionware.sqlite")
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def _expiry_ms(now_ms: int, expires_in: float | None) -> int | None:
+    """Rounded up to the next millisecond, so that a short TTL never means "already gone"."""
+    return None if expires_in is None else now_ms + math.ceil(expires_in * 1000)
 
 
 class SQLiteStorage:
@@ -76,8 +88,25 @@ class SQLiteStorage:
         db = self._db
         if db is None or self._loop is not asyncio.get_running_loop():
             db = await self._connection()
-        expiry = None if expires_in is None else _now_ms() + math.ceil(expires_in * 1000)
+        expiry = _expiry_ms(_now_ms(), expires_in)
         await db.execute_fetchall(self._sql.upsert, (key, bytes(value), expiry))
+
+    @hookimpl
+    async def storage_compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
+    ) -> bool:
+        """One conditional statement: atomic against every connection to the file, in this
+        process or another, and it changes one row exactly when the comparison holds."""
+        db = self._db
+        if db is None or self._loop is not asyncio.get_running_loop():
+            db = await self._connection()
+        now = _now_ms()
+        expiry = _expiry_ms(now, expires_in)
+        if expected is None:
+            parameters: tuple[object, ...] = (key, bytes(value), expiry, now)
+            return await changed_rows(db, self._sql.cas_create, parameters) == 1
+        parameters = (bytes(value), expiry, key, expected, now)
+        return await changed_rows(db, self._sql.cas_replace, parameters) == 1
 
     @hookimpl
     async def storage_delete(self, key: str) -> None:

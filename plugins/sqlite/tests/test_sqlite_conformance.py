@@ -19,6 +19,12 @@ class TestSQLiteFileConformance(StorageConformance):
     def other_storage(self, tmp_path: Path) -> SQLiteStorage:
         return SQLiteStorage(database=tmp_path / "sessions.sqlite3", table="other_sessions")
 
+    @pytest.fixture
+    def other_client(self, tmp_path: Path) -> SQLiteStorage:
+        """Its own connection and worker thread on the same file and table, as another
+        process would have."""
+        return SQLiteStorage(database=tmp_path / "sessions.sqlite3")
+
 
 class TestSQLiteMemoryConformance(StorageConformance):
     @pytest.fixture
@@ -28,3 +34,5 @@ class TestSQLiteMemoryConformance(StorageConformance):
     @pytest.fixture
     def other_storage(self) -> SQLiteStorage:
         return SQLiteStorage(url="sqlite:///:memory:")
+
+    # No other_client: an in-memory database lives in one connection, nothing else reaches it.

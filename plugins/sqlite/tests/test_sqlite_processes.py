@@ -17,8 +17,9 @@ from sessionware_sqlite import SQLiteStorage
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 WRITES = 500
+INCREMENTS = 300
 
-# Each writer waits for "go" on stdin so that both open the fresh file and write at once.
+# Each process waits for "go" on stdin so that both open the fresh file and write at once.
 WRITER = textwrap.dedent(
     """
     import asyncio, sys
@@ -40,27 +41,58 @@ WRITER = textwrap.dedent(
     """
 )
 
+# Adds one to the counter under one key, `count` times, by read and compare-and-set; a lost
+# race reads again. Prints how many races it lost.
+INCREMENTER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from sessionware_sqlite import SQLiteStorage
 
-def _start_writer(path: Path, name: str) -> subprocess.Popen[str]:
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(path), name, str(WRITES)],
+    async def main(path: str, count: int) -> int:
+        storage = SQLiteStorage(database=path)
+        lost = 0
+        for _ in range(count):
+            while True:
+                current = await storage.storage_get("counter")
+                value = str(int(current or b"0") + 1).encode()
+                if await storage.storage_compare_and_set("counter", current, value, 600):
+                    break
+                lost += 1
+        await storage.storage_close()
+        return lost
+
+    print("ready", flush=True)
+    sys.stdin.readline()
+    lost = asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    print(f"done, {lost} races lost", flush=True)
+    """
+)
+
+
+def _start(script: str, *args: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert writer.stdout is not None
-    assert writer.stdout.readline() == "ready\n"
-    return writer
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    return process
+
+
+def _go(processes: list[subprocess.Popen[str]]) -> None:
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
 
 
 async def test_two_processes_write_concurrently_while_a_third_reads(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite3"
-    writers = [_start_writer(path, name) for name in ("a", "b")]
-    for writer in writers:
-        assert writer.stdin is not None
-        writer.stdin.write("go\n")
-        writer.stdin.flush()
+    writers = [_start(WRITER, str(path), name, str(WRITES)) for name in ("a", "b")]
+    _go(writers)
 
     reader = SQLiteStorage(database=path)
     deadline = time.monotonic() + 60
@@ -81,6 +113,21 @@ async def test_two_processes_write_concurrently_while_a_third_reads(tmp_path: Pa
     await reader.storage_close()
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM sessionware_sessions").fetchone() == (2 * WRITES,)
+
+
+async def test_two_processes_racing_compare_and_set_lose_no_increment(tmp_path: Path) -> None:
+    path = tmp_path / "counter.sqlite3"
+    incrementers = [_start(INCREMENTER, str(path), str(INCREMENTS)) for _ in range(2)]
+    _go(incrementers)
+    for incrementer in incrementers:
+        out, err = incrementer.communicate(timeout=120)
+        assert incrementer.returncode == 0, err
+        assert out.startswith("done, "), out
+        assert "locked" not in err
+
+    storage = SQLiteStorage(database=path)
+    assert await storage.storage_get("counter") == str(2 * INCREMENTS).encode()
+    await storage.storage_close()
 
 
 def test_a_storage_never_closed_does_not_keep_the_process_alive(tmp_path: Path) -> None:

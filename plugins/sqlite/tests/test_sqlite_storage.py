@@ -81,6 +81,53 @@ async def test_an_expired_row_is_invisible_before_any_sweep(
     await storage.storage_close()
 
 
+async def test_compare_and_set_judges_a_row_by_its_expiry_column(
+    path: Path, storage: SQLiteStorage
+) -> None:
+    for key in ("expired", "never", "live"):
+        await storage.storage_set(key, b"old", 60)
+    with sqlite3.connect(path) as db:
+        now = time.time_ns() // 1_000_000
+        db.execute(f"UPDATE {TABLE} SET expiry = ? WHERE key = 'expired'", (now,))
+        db.execute(f"UPDATE {TABLE} SET expiry = NULL WHERE key = 'never'")
+    assert await storage.storage_compare_and_set("expired", b"old", b"lost", 60) is False
+    assert await storage.storage_compare_and_set("never", None, b"lost", 60) is False
+    assert await storage.storage_compare_and_set("live", None, b"lost", 60) is False
+    before = time.time_ns() // 1_000_000
+    assert await storage.storage_compare_and_set("expired", None, b"new", 0.0001) is True
+    assert await storage.storage_compare_and_set("never", b"old", b"new", 0.0001) is True
+    after = time.time_ns() // 1_000_000
+    rows = _rows(path)
+    for key in ("expired", "never"):  # an expired row is taken over before any sweep
+        assert before + 1 <= rows[key] <= after + 1  # type: ignore[operator]
+    assert rows["live"] > after  # type: ignore[operator]
+    await storage.storage_close()
+
+
+@pytest.mark.parametrize("database", ["file", ":memory:"])
+async def test_each_concurrent_compare_and_set_gets_its_own_outcome(
+    path: Path, database: str
+) -> None:
+    """Outcomes are counted per statement on the worker thread, so 350 calls queued at once
+    on one connection never see each other's count."""
+    storage = SQLiteStorage(database=path if database == "file" else ":memory:")
+    taken = [f"taken-{i}" for i in range(100)]
+    for key in taken:
+        await storage.storage_set(key, b"v", 60)
+    calls = [
+        *(storage.storage_compare_and_set(key, None, b"lost", 60) for key in taken),
+        *(storage.storage_compare_and_set(f"free-{i}", None, b"won", 60) for i in range(100)),
+        *(storage.storage_compare_and_set(key, b"v", b"won", 60) for key in taken[:50]),
+        *(storage.storage_compare_and_set(f"free-{i}", b"v", b"lost", 60) for i in range(100)),
+    ]
+    outcomes = await asyncio.gather(*calls)
+    # Only the winners write, so each outcome is the same in whatever order the calls run.
+    assert outcomes == [False] * 100 + [True] * 100 + [True] * 50 + [False] * 100
+    assert [await storage.storage_get(key) for key in taken[:50]] == [b"won"] * 50
+    assert [await storage.storage_get(key) for key in taken[50:]] == [b"v"] * 50
+    await storage.storage_close()
+
+
 async def test_the_sweep_deletes_expired_rows_and_keeps_rows_without_expiry(path: Path) -> None:
     storage = SQLiteStorage(database=path, gc_interval=0.05)
     for i in range(30):
