@@ -1,7 +1,9 @@
 """What storage holds under a session's key: a record behind a one-byte format marker.
 
 The marker says how the rest reads, so a record of another format is recognised as such
-rather than misread: ``0x01`` a plain record (MessagePack, see `_codec`).
+rather than misread: ``0x01`` a plain record (MessagePack, see `_codec`); ``0x00`` alone is a
+tombstone, what an ended session's entry is replaced with by compare-and-set so that no
+request still holding it can write it back (R24).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Final
 from ._codec import DecodeError, RawRecord, Record, SessionCodec
 
 PLAIN: Final = b"\x01"
+TOMBSTONE: Final = b"\x00"
 
 
 class RecordFormat:

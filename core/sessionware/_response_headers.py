@@ -103,6 +103,11 @@ class ResponseOwed:
         self.pending = self._writer.expiry_headers()
         self._carries_id = False
 
+    def withdrawn(self) -> None:
+        """R24: the session was ended by another request; this response says nothing of it."""
+        self.pending = None
+        self._carries_id = False
+
     def id_withdrawn(self) -> None:
         """R9: an id sent earlier in this request was deleted since; never send it."""
         if self._carries_id:

@@ -7,7 +7,7 @@ three, so a sync twin (WSGI) differs in nothing but how it waits for the I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -117,25 +117,36 @@ class SessionBase(MutableMapping[str, Any]):
         for key in list(self._state.data):
             self._state.delete(key)
 
+    @property
+    def ended(self) -> bool:
+        """R24: another request ended this session (a log-out, a regenerate, a revoke) or it
+        expired while this request held it. It is empty and fresh under a new id, and
+        nothing this request does to it is stored or sent."""
+        return self._state.ended
+
     # -- what the actions owe the response ------------------------------------------------
 
-    def _saved(self, ttl: float | None) -> None:
+    def _tell(self, action: Callable[[ResponseOwed], None]) -> None:
         owed = self._owed
         if owed is None:
             return
-        state = self._state
-        if ttl is None:
-            owed.expired()
+        if self._state.ended:
+            owed.withdrawn()
         else:
-            owed.saved(state.id, state.origin, state.fresh, ttl)
+            action(owed)
+
+    def _saved(self, ttl: float | None) -> None:
+        state = self._state
+        if ttl is not None:
+            self._tell(lambda owed: owed.saved(state.id, state.origin, state.fresh, ttl))
+        else:
+            self._tell(ResponseOwed.withdrawn)
 
     def _expired(self) -> None:
-        if self._owed is not None:
-            self._owed.expired()
+        self._tell(ResponseOwed.expired)
 
     def _regenerated(self) -> None:
-        if self._owed is not None:
-            self._owed.id_withdrawn()
+        self._tell(ResponseOwed.id_withdrawn)
 
 
 class Session(SessionBase):
@@ -153,7 +164,7 @@ class Session(SessionBase):
         self._expired()
 
     async def regenerate(self) -> None:
-        """R9: same data under a new id; the old entry is deleted at once."""
+        """R9: the latest data under a new id; the old entry is ended at once."""
         await self._io.regenerate(self._state)
         self._regenerated()
 

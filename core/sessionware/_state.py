@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any, Final
 
@@ -53,6 +54,7 @@ class SessionState:
         "data",
         "deleted_keys",
         "destroyed",
+        "ended",
         "expires_at",
         "expiry",
         "expiry_changed",
@@ -87,6 +89,7 @@ class SessionState:
         self.deleted_keys: set[str] = set()
         self.expiry_changed = False
         self.destroyed = False
+        self.ended = False
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -136,6 +139,10 @@ class SessionState:
 
     # -- identity ---------------------------------------------------------------------------
 
+    def changed_keys(self, rechecked: list[str]) -> AbstractSet[str]:
+        """The keys this request set, plus those found changed in place (`rechecked`)."""
+        return self.set_keys.union(rechecked) if rechecked else self.set_keys
+
     def stored_as(self, raw: bytes, expires_at: float) -> None:
         """After a save: this is now the stored state, with no changes of its own."""
         self.stored = raw
@@ -173,3 +180,10 @@ class SessionState:
         self.deleted_keys.clear()
         self.expiry_changed = False
         self.destroyed = False
+
+    def end(self, session_id: str, now: float, expiration: float) -> None:
+        """R24: someone else ended this session; it is empty and fresh under a new id, and
+        nothing this request does to it is stored or sent any more."""
+        self.data = {}
+        self.restart(session_id, now, expiration)
+        self.ended = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final
@@ -17,6 +18,8 @@ from ._request import RequestContext
 from ._request_ids import IdFinder
 from ._response_headers import CookieWriter, ResponseOwed
 from ._session import Session
+
+logger = logging.getLogger("sessionware")
 
 
 def _scope_of(request: object) -> Mapping[str, Any]:
@@ -55,6 +58,13 @@ class Store:
         self._io = Persistence(
             self._storage, self._codec, Lifetime(config), clock, config.key_generator
         )
+        if not self._storage.has_compare_and_set:
+            logger.warning(
+                "%s storage has no storage_compare_and_set: concurrent saves of one session "
+                "follow 'last save wins, whole', and a request that held a session someone "
+                "logged out can write it back (R21, R24)",
+                self.backend,
+            )
         self._cookies = CookieWriter(config)
         self._finder = IdFinder(config.lookups)
         self.scope_key: Final = f"sessionware.store.{id(self):x}"

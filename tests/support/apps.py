@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -78,15 +78,21 @@ def counting_store(
     backend: Backend, *, fail_on: Mapping[str, Exception] | None = None, **config: Any
 ) -> tuple[Store, CountingStorage]:
     """A store whose every storage call is recorded on its way to the real `backend`."""
-    storage = CountingStorage(real_plugin(backend), fail_on=fail_on)
+    inner = real_plugin(backend)
+    kind = CountingStorage if _has_compare_and_set(inner) else CountingPlainStorage
+    storage = kind(inner, fail_on=fail_on)
     return open_store(backend, storage=storage, **config), storage
 
 
-class CountingStorage:
+def _has_compare_and_set(plugin: object) -> bool:
+    return callable(getattr(plugin, "storage_compare_and_set", None))
+
+
+class CountingPlainStorage:
     """A storage plugin that records each call and passes it on (or keeps a dict itself).
 
-    `fail_on` maps an operation ("get", "set", "delete", "reset", "close") to the exception
-    that operation raises, to play a storage that is down or refuses writes.
+    `fail_on` maps an operation ("get", "set", "cas", "delete", "reset", "close") to the
+    exception that operation raises, to play a storage that is down or refuses writes.
     """
 
     def __init__(
@@ -97,6 +103,8 @@ class CountingStorage:
         self.fail_on = dict(fail_on or {})
         self.calls: list[tuple[Any, ...]] = []
         self._entries: dict[str, tuple[bytes, float | None]] = {}
+        # Run once, after the next get has its answer: another client acting in between.
+        self.after_next_get: Callable[[], Awaitable[None]] | None = None
 
     def count(self, operation: str | None = None) -> int:
         return sum(1 for call in self.calls if operation is None or call[0] == operation)
@@ -104,15 +112,32 @@ class CountingStorage:
     def keys_called(self) -> list[str]:
         return [call[1] for call in self.calls if len(call) > 1]
 
+    def writes(self) -> list[tuple[str, float | None]]:
+        """Every write, by `storage_set` or compare-and-set, as (key, expires_in)."""
+        return [(call[1], call[2]) for call in self.calls if call[0] in ("set", "cas")]
+
+    def trace(self) -> list[tuple[Any, ...]]:
+        """The calls, with either kind of write shown as "write"."""
+        return [("write", *call[1:]) if call[0] in ("set", "cas") else call for call in self.calls]
+
     def _record(self, *call: Any) -> None:
         self.calls.append(call)
         failure = self.fail_on.get(call[0])
+        if failure is None and call[0] == "cas":  # a storage that refuses writes refuses both
+            failure = self.fail_on.get("set")
         if failure is not None:
             raise failure
 
     @sessionware.hookimpl
     async def storage_get(self, key: str) -> bytes | None:
         self._record("get", key)
+        value = await self._get(key)
+        meanwhile, self.after_next_get = self.after_next_get, None
+        if meanwhile is not None:
+            await meanwhile()
+        return value
+
+    async def _get(self, key: str) -> bytes | None:
         if self.inner is not None:
             value: bytes | None = await self.inner.storage_get(key=key)  # type: ignore[attr-defined]
             return value
@@ -149,6 +174,30 @@ class CountingStorage:
         self._record("close")
         if self.inner is not None:
             await self.inner.storage_close()  # type: ignore[attr-defined]
+
+
+class CountingStorage(CountingPlainStorage):
+    """The same, for a storage with compare-and-set: its calls are recorded as "cas"."""
+
+    @sessionware.hookimpl
+    async def storage_compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
+    ) -> bool:
+        self._record("cas", key, expires_in)
+        if self.inner is not None:
+            stored: bool = await self.inner.storage_compare_and_set(  # type: ignore[attr-defined]
+                key=key, expected=expected, value=value, expires_in=expires_in
+            )
+            return stored
+        entry = self._entries.get(key)
+        live = None
+        if entry is not None and (entry[1] is None or entry[1] > time.monotonic()):
+            live = entry[0]
+        if live != expected:
+            return False
+        deadline = None if expires_in is None else time.monotonic() + expires_in
+        self._entries[key] = (bytes(value), deadline)
+        return True
 
 
 # Raw access goes through the plugin's own hooks, under the key the core stores a session at.
@@ -218,6 +267,8 @@ async def run_actions(
             log.append(session.get(args[0]))
         elif op == "state":
             log.append(state(session))
+        elif op == "ended":
+            log.append(session.ended)
         elif op == "stored":
             log.append(await store.get_by_id(args[0] if args else session.id) is not None)
         elif op == "advance":
