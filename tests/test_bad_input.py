@@ -16,6 +16,7 @@ from tests.support.apps import (
     make_app,
     raw_http,
     serve,
+    storage_key,
 )
 from tests.support.backends import Backend
 
@@ -149,7 +150,7 @@ async def test_bad_query_strings_give_a_fresh_session(
         )
         assert status == 200
         assert json.loads(payload)["fresh"] is True
-        assert storage.keys_called() == [json.loads(payload)["id"]]  # only the save
+        assert storage.keys_called() == [storage_key(json.loads(payload)["id"])]  # only the save
         assert_only_valid_keys(storage)
 
 
@@ -215,4 +216,4 @@ async def test_odd_but_valid_ids_are_ordinary_unknown_ids(
         body = json.loads(payload)
         assert body["fresh"] is True
         assert body["id"] != odd_id
-        assert storage.calls == [("get", odd_id)]
+        assert storage.calls == [("get", storage_key(odd_id))]

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from sessionware import Config, SessionMiddleware, Store
 from sessionware._codec import DecodeError, Record, SessionCodec
 
+from tests.support.apps import storage_key
 from tests.support.load import (
     RecordingStorage,
     call,
@@ -406,7 +407,7 @@ async def answer_with_session(
     """One request with a cookie for VICTIM, whose stored record (a plain one's body) is `raw`."""
     tried("requests whose stored session is hostile bytes")
     stored = PLAIN_RECORD + raw
-    storage = RecordingStorage(answer=lambda key: stored if key == VICTIM else None)
+    storage = RecordingStorage(answer=lambda key: stored if key == storage_key(VICTIM) else None)
     store = Store(Config(storage=storage))
     store.register_type(Registered)
     seen: dict[str, Any] = {}
@@ -442,7 +443,7 @@ def expect_treated_as_unknown(
     assert seen is not None
     assert seen["fresh"] is True
     assert seen["id"] != VICTIM
-    assert VICTIM in storage.keys
+    assert storage_key(VICTIM) in storage.keys
     assert storage.calls["delete"] >= 1
 
 

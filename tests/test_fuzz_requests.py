@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 from sessionware import Config, SessionMiddleware, Store
 
-from tests.support.apps import plain_record
+from tests.support.apps import plain_record, storage_key
 from tests.support.load import (
     VALID_ID,
     RecordingStorage,
@@ -31,7 +32,10 @@ from tests.support.load import (
     tried,
 )
 
-KNOWN: Final = "known-session-0001"  # stored before each example, so some requests load it
+KNOWN: Final = "known-session-0001"
+HANDLE: Final = re.compile(
+    r"[A-Za-z0-9_-]{43}"
+)  # stored before each example, so some requests load it
 ID_CHARS: Final = "ABCXYZabcxyz0189-_.~+/="
 BAD_CHARS: Final = " ;,\"'\\\t\n\r\x00\x7f%<>éß\u2028\U0001f600"
 
@@ -149,7 +153,9 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 
 def stored_known(storage: RecordingStorage) -> None:
     now = time.time()
-    storage.entries[KNOWN] = plain_record([now, 3600.0, now + 3600.0, {"who": "known"}])
+    storage.entries[storage_key(KNOWN)] = plain_record(
+        [now, 3600.0, now + 3600.0, {"who": "known"}]
+    )
 
 
 async def answer(
@@ -206,10 +212,11 @@ def test_no_request_gets_a_5xx_or_puts_an_invalid_id_into_storage(request: dict[
     assert status == 200
     assert storage.invalid_keys() == []
     sent = request_text(request)
-    made_here = set(seen["generated"])
+    made_here = {storage_key(made) for made in seen["generated"]}
     for key in storage.keys:
-        # Storage hears only of ids the client sent (percent-decoded for the query) or made here.
-        assert key in made_here or key in sent or quote(key, safe="") in sent, key
+        # Storage hears only handles (S9): of ids made here, or hashed from what was sent.
+        assert HANDLE.fullmatch(key), key
+        assert key in made_here or key not in sent, key
     event("loaded the stored session" if not seen["fresh"] else "fresh session")
     event(f"storage calls: {sum(storage.calls.values())}")
     if not seen["fresh"]:
@@ -286,7 +293,7 @@ def test_a_key_generator_breaking_r4_is_a_value_error_and_never_stored(made: str
     assert storage.invalid_keys() == []
     if VALID_ID.fullmatch(made):
         assert error is None
-        assert storage.keys == [made]
+        assert storage.keys == [storage_key(made)]
     else:
         assert error is not None
         assert "key_generator" in str(error)

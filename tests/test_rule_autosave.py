@@ -25,6 +25,7 @@ from tests.support.apps import (
     serve,
     serve_counting,
     session_cookie,
+    storage_key,
 )
 from tests.support.backends import Backend
 
@@ -175,7 +176,7 @@ async def test_r19_auto_save_stores_only_a_changed_session(
         writes = len(storage.writes())
         cookie = session_cookie(response)
         if saved:
-            assert [key for key, _ in storage.writes()].count(new_id) == 1
+            assert [key for key, _ in storage.writes()].count(storage_key(new_id)) == 1
             assert cookie is not None
             assert cookie.value == new_id
             stored = await store.get_by_id(new_id)
@@ -184,7 +185,7 @@ async def test_r19_auto_save_stores_only_a_changed_session(
         else:
             assert writes == 0
             assert cookie is None
-            assert storage.trace() == [("get", old_id)]
+            assert storage.trace() == [("get", storage_key(old_id))]
             stored = await store.get_by_id(old_id)
             assert stored is not None
             assert {k: stored[k] for k in stored} == {"n": 1, "items": [1, 2]}
@@ -262,7 +263,7 @@ async def test_r19_a_read_costs_exactly_one_storage_call(storage_backend: Backen
         response = await http.get("/read", headers=cookie_header(session_id))
         assert response.json()["data"] == {"n": 1}
         assert "set-cookie" not in response.headers
-        assert storage.trace() == [("get", session_id)]
+        assert storage.trace() == [("get", storage_key(session_id))]
 
 
 async def test_r19_a_fresh_session_that_ends_empty_is_not_stored(storage_backend: Backend) -> None:

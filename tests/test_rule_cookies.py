@@ -17,6 +17,7 @@ from tests.support.apps import (
     serve_counting,
     session_cookie,
     set_cookies,
+    storage_key,
 )
 from tests.support.backends import Backend
 
@@ -52,7 +53,7 @@ async def test_r6_save_stores_with_the_expiry_as_ttl(storage_backend: Backend) -
     async with serve_counting(storage_backend, expiration=90) as (_, storage, http):
         response = await do(http, ["set", "n", 1], ["save"])
         session_id = response.json()["id"]
-        assert storage.writes() == [(session_id, 90)]
+        assert storage.writes() == [(storage_key(session_id), 90)]
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from tests.support.apps import (
     serve,
     serve_counting,
     session_cookie,
+    storage_key,
 )
 from tests.support.backends import Backend
 
@@ -104,7 +105,7 @@ async def test_r2_a_loaded_session_costs_one_storage_get(storage_backend: Backen
         session_id = (await do(http, ["set", "n", 1], ["save"])).json()["id"]
         storage.calls.clear()
         body = (await http.get("/read", headers=cookie_header(session_id))).json()
-        assert storage.calls == [("get", session_id)]
+        assert storage.calls == [("get", storage_key(session_id))]
     assert body["data"] == {"n": 1}
 
 

@@ -16,6 +16,7 @@ from tests.support.apps import (
     serve,
     serve_counting,
     session_cookie,
+    storage_key,
 )
 from tests.support.backends import Backend
 
@@ -45,7 +46,7 @@ async def test_r12_set_expiry_changes_ttl_and_max_age_from_the_next_save(
         cookie = session_cookie(response)
         assert cookie is not None
         assert cookie.max_age == 7
-        assert sets(storage) == [(body["id"], 7.0)]
+        assert sets(storage) == [(storage_key(body["id"]), 7.0)]
 
 
 async def test_r12_the_expiry_is_remembered_by_later_saves(storage_backend: Backend) -> None:
@@ -58,7 +59,7 @@ async def test_r12_the_expiry_is_remembered_by_later_saves(storage_backend: Back
         cookie = session_cookie(later)
         assert cookie is not None
         assert cookie.max_age == 5
-        assert sets(storage) == [(session_id, 5.0)]
+        assert sets(storage) == [(storage_key(session_id), 5.0)]
 
 
 async def test_r12_a_short_expiry_ends_the_session_on_time(storage_backend: Backend) -> None:
@@ -169,7 +170,7 @@ async def test_r13_stored_ttl_never_exceeds_the_remaining_absolute_lifetime(
         response = await do(http, ["set", "n", 3], ["save"], headers=cookie_header(session_id))
         assert response.json()["id"] == session_id
         ((key, ttl),) = sets(storage)
-        assert key == session_id
+        assert key == storage_key(session_id)
         assert ttl == pytest.approx(4.5)
         cookie = session_cookie(response)
         assert cookie is not None
@@ -235,7 +236,7 @@ async def test_r22_a_read_session_is_renewed_past_half_its_expiry(
         clock_of(store).advance(15)  # exactly half left: not yet
         early = await http.get("/read", headers=cookie_header(session_id))
         assert session_cookie(early) is None
-        assert storage.trace() == [("get", session_id)]
+        assert storage.trace() == [("get", storage_key(session_id))]
         clock_of(store).advance(1)  # less than half of 30 s left
         storage.calls.clear()
         renewed = await http.get("/read", headers=cookie_header(session_id))
@@ -243,7 +244,10 @@ async def test_r22_a_read_session_is_renewed_past_half_its_expiry(
         assert cookie is not None
         assert cookie.value == session_id
         assert cookie.max_age == 30
-        assert storage.trace() == [("get", session_id), ("write", session_id, 30.0)]
+        assert storage.trace() == [
+            ("get", storage_key(session_id)),
+            ("write", storage_key(session_id), 30.0),
+        ]
         clock_of(store).advance(20)  # past the first deadline, within the renewed one
         later = await read(http, session_id)
         assert later["id"] == session_id
@@ -264,7 +268,7 @@ async def test_r22_more_than_half_left_costs_exactly_one_storage_call(
         response = await http.get("/read", headers=cookie_header(session_id))
         assert response.json()["data"] == {"n": 1}
         assert session_cookie(response) is None
-        assert storage.trace() == [("get", session_id)]
+        assert storage.trace() == [("get", storage_key(session_id))]
 
 
 async def test_r22_renewal_is_skipped_when_it_gains_less_than_a_second(
@@ -281,7 +285,7 @@ async def test_r22_renewal_is_skipped_when_it_gains_less_than_a_second(
         response = await http.get("/read", headers=cookie_header(session_id))
         assert response.json()["id"] == session_id
         assert session_cookie(response) is None
-        assert storage.trace() == [("get", session_id)]
+        assert storage.trace() == [("get", storage_key(session_id))]
 
 
 async def test_r22_renewal_is_capped_by_the_absolute_timeout(storage_backend: Backend) -> None:
@@ -297,7 +301,7 @@ async def test_r22_renewal_is_capped_by_the_absolute_timeout(storage_backend: Ba
         storage.calls.clear()
         response = await http.get("/read", headers=cookie_header(session_id))
         assert response.json()["id"] == session_id
-        assert sets(storage) == [(session_id, 2.5)]
+        assert sets(storage) == [(storage_key(session_id), 2.5)]
         cookie = session_cookie(response)
         assert cookie is not None
         assert cookie.max_age == 3
@@ -311,4 +315,4 @@ async def test_r22_explicit_mode_never_renews_a_read(storage_backend: Backend) -
         response = await http.get("/read", headers=cookie_header(session_id))
         assert response.json()["id"] == session_id
         assert session_cookie(response) is None
-        assert storage.trace() == [("get", session_id)]
+        assert storage.trace() == [("get", storage_key(session_id))]

@@ -1,7 +1,9 @@
-"""Session ids: what a valid one looks like (R4), and new ones from the key generator."""
+"""Session ids: what a valid one looks like (R4), new ones, and their storage handles (S9)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from collections.abc import Callable
 from typing import Final
@@ -23,3 +25,13 @@ def new_id(key_generator: Callable[[], str]) -> str:
             "characters of A-Z a-z 0-9 - _ . ~ + / ="
         )
     return session_id
+
+
+def handle_of(session_id: str) -> str:
+    """Where storage keeps a session: the unpadded URL-safe base64 of the SHA-256 of its id.
+
+    Whoever reads the storage learns no id that would open a session. 43 characters, none of
+    them ``~``, which starts the core's own keys.
+    """
+    digest = hashlib.sha256(session_id.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -23,7 +23,7 @@ from ._clock import Clock
 from ._codec import DecodeError, RawRecord, SessionCodec
 from ._config import Source
 from ._errors import StorageError
-from ._ids import new_id
+from ._ids import handle_of, new_id
 from ._lifetime import Lifetime
 from ._records import TOMBSTONE, RecordFormat
 from ._save_turns import SaveTurns, Turn
@@ -90,25 +90,26 @@ class Persistence:
         """The stored session (R2), or None when unknown, expired or unreadable (R3, R13,
         R17). With `renew`, a session past half its expiry is saved again at once (R22); the
         second value is the TTL of that renewal, or None."""
-        stored = await self.storage.get(session_id)
+        handle = handle_of(session_id)
+        stored = await self.storage.get(handle)
         if stored is None or stored == TOMBSTONE:
             return None
         try:
             record = self.records.open(stored)
         except DecodeError as exc:
             logger.warning(
-                "session %s… in %s storage could not be decoded (%s); deleting it",
-                session_id[:8],
+                "session record %s… in %s storage could not be decoded (%s); deleting it",
+                handle[:8],
                 self.storage.name,
                 exc,
             )
-            await self.storage.delete(session_id)
+            await self.storage.delete(handle)
             return None
         now = self.clock()
         lifetime = self.lifetime
         if lifetime.is_over(record.created, record.expires_at, now):
             if record.expires_at > now:  # R13: past the absolute timeout, still stored
-                await self.storage.delete(session_id)
+                await self.storage.delete(handle)
             return None
         state = SessionState(
             session_id,
@@ -130,10 +131,10 @@ class Persistence:
         body = self.codec.encode(state.data, state.created, state.expiry, now + ttl)
         renewed = self.records.pack(body)
         if self.compare_and_set:
-            if not await self.storage.compare_and_set(state.id, state.stored, renewed, ttl):
+            if not await self.storage.compare_and_set(state.handle, state.stored, renewed, ttl):
                 return None
         else:
-            await self.storage.set(state.id, renewed, ttl)
+            await self.storage.set(state.handle, renewed, ttl)
         state.stored_as(renewed, now + ttl)
         return ttl
 
@@ -152,8 +153,8 @@ class Persistence:
             return None
         if not self.compare_and_set:
             return await self._overwrite(state, now)
-        turn = await self._turns.take(state.id)
-        key = state.id
+        key = state.handle
+        turn = await self._turns.take(key)
         try:
             return await self._merge_in(state, turn)
         finally:
@@ -165,7 +166,7 @@ class Persistence:
         stored = self.records.pack(
             self.codec.encode(state.data, state.created, state.expiry, now + ttl)
         )
-        await self.storage.set(state.id, stored, ttl)
+        await self.storage.set(state.handle, stored, ttl)
         state.stored_as(stored, now + ttl)
         return ttl
 
@@ -193,13 +194,13 @@ class Persistence:
                 merged = self._merged(state, latest, changed)
                 body = self.codec.encode_merged(merged, created, expiry, now + ttl)
             stored = self.records.pack(body)
-            if await self.storage.compare_and_set(state.id, expected, stored, ttl):
+            if await self.storage.compare_and_set(state.handle, expected, stored, ttl):
                 if latest is not None:
                     self._take_merged(state, latest, changed, created, expiry)
                 state.stored_as(stored, now + ttl)
                 turn.latest = stored
                 return ttl
-            current = await self.storage.get(state.id)
+            current = await self.storage.get(state.handle)
             if expected is None:
                 if current == TOMBSTONE:  # S10: revoked before its first save landed
                     self._end(state, "revoked while this request held it")
@@ -266,7 +267,7 @@ class Persistence:
         state.expiry = expiry
 
     def _end(self, state: SessionState, why: str) -> None:
-        logger.info("session %s… not saved: %s", state.id[:8], why)
+        logger.info("session record %s… not saved: %s", state.handle[:8], why)
         state.end(self.new_id(), self.clock(), self.lifetime.expiration)
 
     # -- ending -----------------------------------------------------------------------------
@@ -289,8 +290,8 @@ class Persistence:
         if state.ended:
             return
         if state.stored is not None and self.compare_and_set:
-            turn = await self._turns.take(state.id)
-            key = state.id
+            key = state.handle
+            turn = await self._turns.take(key)
             try:
                 ended = await self._end_entry(state, turn)
             finally:
@@ -317,9 +318,9 @@ class Persistence:
                     return False
                 expiry = state.expiry if state.expiry_changed else latest.expiry
                 self._take_merged(state, latest, changed, latest.created, expiry)
-            if await self.storage.compare_and_set(state.id, expected, TOMBSTONE, TOMBSTONE_TTL):
+            if await self.storage.compare_and_set(state.handle, expected, TOMBSTONE, TOMBSTONE_TTL):
                 return True
-            expected = await self.storage.get(state.id)
+            expected = await self.storage.get(state.handle)
             if expected is None or expected == TOMBSTONE:
                 self._end(state, "ended by another request while this one held it")
                 return False
@@ -341,11 +342,11 @@ class Persistence:
         state.restart(self.new_id(), self.clock(), self.lifetime.expiration)
 
     async def delete(self, session_id: str) -> None:
-        await self.storage.delete(session_id)
+        await self.storage.delete(handle_of(session_id))
 
     async def _forget(self, state: SessionState) -> None:
         if state.stored is not None:
-            await self.storage.delete(state.id)
+            await self.storage.delete(state.handle)
             state.forget_stored()
 
     # -- deciding ---------------------------------------------------------------------------

@@ -52,6 +52,11 @@ class SessionBase(MutableMapping[str, Any]):
         return self._state.id
 
     @property
+    def handle(self) -> str:
+        """Where storage keeps this session: a hash of its id, which storage never sees (S9)."""
+        return self._state.handle
+
+    @property
     def fresh(self) -> bool:
         """True when this session did not come from storage in this request (R1, R3)."""
         return self._state.fresh

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from ._config import Source
+from ._ids import handle_of
 
 # Setting the very object a key already holds counts as a change unless it cannot mutate:
 # that is how an app says "I changed the list in place" (R19).
@@ -59,6 +60,7 @@ class SessionState:
         "expiry",
         "expiry_changed",
         "fresh",
+        "handle",
         "id",
         "origin",
         "set_keys",
@@ -77,6 +79,7 @@ class SessionState:
         origin: Source | None = None,
     ) -> None:
         self.id = session_id
+        self.handle = handle_of(session_id)
         self.data = data
         self.created = created
         self.expiry = expiry
@@ -161,6 +164,7 @@ class SessionState:
     def renew_id(self, session_id: str) -> None:
         """A new id for the same data: everything the session holds counts as new."""
         self.id = session_id
+        self.handle = handle_of(session_id)
         self.fresh = True
         self.origin = None
         self.forget_stored()
@@ -170,6 +174,7 @@ class SessionState:
     def restart(self, session_id: str, now: float, expiry: float) -> None:
         """A new session under a new id, holding whatever data is left (R8, R10)."""
         self.id = session_id
+        self.handle = handle_of(session_id)
         self.fresh = True
         self.origin = None
         self.created = now

@@ -8,6 +8,8 @@ real backend's plugin object) or through the store's own facade, never a backend
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -204,8 +206,10 @@ class CountingStorage(CountingPlainStorage):
 
 
 def storage_key(session_id: str) -> str:
-    """Where a session is stored: under its id."""
-    return session_id
+    """Where a session is stored: its handle, the unpadded URL-safe base64 of the SHA-256 of
+    the id (S9), computed here from that definition rather than by the core."""
+    digest = hashlib.sha256(session_id.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def plain_record(body: list[Any]) -> bytes:
