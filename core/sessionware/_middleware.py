@@ -78,9 +78,10 @@ class _ResponseStart:
                     self._failed = True
                     await self._answer_server_error()
                     return
-            pending = context.owed.pending
-            if pending is not None:
-                message = {**message, "headers": [*message.get("headers", ()), *pending]}
+            owed = context.owed
+            if owed.owes_headers():
+                headers = owed.completed(list(message.get("headers", ())))
+                message = {**message, "headers": headers}
         await self._send(message)
 
     async def _answer_server_error(self) -> None:

@@ -27,6 +27,7 @@ class RequestContext:
     def attach(self, session: SessionBase, state: SessionState) -> None:
         self.session = session
         self.state = state
+        self.owed.loaded = True
 
     def auto_save_due(self, status: int) -> bool:
         """R19: auto-save is on, the session was loaded and changed, and the handler did not

@@ -1,7 +1,8 @@
-"""What a response owes the client about its session: the id in cookies and headers (R6-R11).
+"""What a response owes the client about its session: the id in cookies and headers (R6-R11),
+and the cache headers that keep a shared cache from mixing users up (R23).
 
 `CookieWriter` builds the header bytes once per configuration; `ResponseOwed` is one
-request's account, fed plain values by whoever saved, ended or renewed the session.
+request's account, fed plain values by whoever loaded, saved, ended or renewed the session.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class CookieWriter:
         "_last_tail",
         "_path",
         "_suffix",
+        "vary",
     )
 
     def __init__(self, config: Config) -> None:
@@ -34,6 +36,10 @@ class CookieWriter:
         self._header_names = [
             name.encode("latin-1") for s, name in config.lookups if s is Source.HEADER
         ]
+        # R23: what a response depends on once the session was read.
+        self.vary: tuple[bytes, ...] = ((b"Cookie",) if cookie_names else ()) + tuple(
+            self._header_names
+        )
         attributes = []
         if config.cookie_domain:
             attributes.append(f"Domain={config.cookie_domain}")
@@ -84,10 +90,11 @@ class CookieWriter:
 class ResponseOwed:
     """One request's session headers. R11: the last action of the request wins."""
 
-    __slots__ = ("_carries_id", "_writer", "pending")
+    __slots__ = ("_carries_id", "_writer", "loaded", "pending")
 
     def __init__(self, writer: CookieWriter) -> None:
         self._writer = writer
+        self.loaded = False  # the app read its session: the response varies with it (R23)
         self.pending: Headers | None = None
         self._carries_id = False  # whether `pending` sends an id rather than expiring one
 
@@ -113,3 +120,45 @@ class ResponseOwed:
         if self._carries_id:
             self.pending = None
             self._carries_id = False
+
+    def owes_headers(self) -> bool:
+        return self.loaded or self.pending is not None
+
+    def completed(self, headers: Headers) -> Headers:
+        """The response's headers with what the session adds: the id or its expiry, `Vary`
+        (R23) merged into the app's own, and `Cache-Control: private` beside a cookie."""
+        pending = self.pending
+        if self.loaded:
+            headers = _with_vary(headers, self._writer.vary)
+        if pending is not None:
+            sets_cookie = any(name == b"set-cookie" for name, _ in pending)
+            if sets_cookie and not any(name.lower() == b"cache-control" for name, _ in headers):
+                headers.append((b"cache-control", b"private"))
+            headers.extend(pending)
+        return headers
+
+
+def _with_vary(headers: Headers, names: tuple[bytes, ...]) -> Headers:
+    """`names` added to the app's `Vary`, each once (case-insensitively); none after `*`."""
+    if not names:
+        return headers
+    at = None
+    present: set[bytes] = set()
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            at = index
+            present.update(token.strip().lower() for token in value.split(b","))
+    if b"*" in present:
+        return headers
+    missing = [name for name in names if name.lower() not in present]
+    if not missing:
+        return headers
+    if at is None:
+        headers.append((b"vary", b", ".join(missing)))
+    else:
+        name, value = headers[at]
+        headers[at] = (
+            name,
+            b", ".join([value, *missing]) if value.strip() else b", ".join(missing),
+        )
+    return headers
