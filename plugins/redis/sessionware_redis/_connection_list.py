@@ -1,0 +1,102 @@
+"""Commands on connections the storage keeps itself in a plain list: one server or the
+master a Sentinel names.
+
+redis-py's `Redis.execute_command` and its pools take a lock, record metrics and dispatch
+events around every command, and with a socket timeout they start a task per write: about
+a third of the CPU of a session load and save in this process (docs/benchmarks.md has the
+numbers against redis-py's `BlockingConnectionPool`). The admission already caps how many
+commands are in flight at `max_connections`, so a plain free list of redis-py `Connection`
+objects serves as the pool; each command is packed, sent and read with redis-py's own
+connection methods, and bounded once, as a whole, by the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from redis.asyncio import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from ._call_limits import Admission, Deadline
+from ._commands import scan_and_unlink
+
+
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+class ConnectionList:
+    """Send one command and read its reply, on an idle connection or a new one.
+
+    A timeout or a cancellation is never retried: redis-py closes a connection whose reply
+    was not read, and it reconnects on next use.
+    """
+
+    __slots__ = ("_admission", "_all", "_also_close", "_idle", "_make", "_timeout")
+
+    def __init__(
+        self,
+        make: Callable[[], Connection],
+        size: int,
+        timeout: float,
+        also_close: Sequence[_Closable] = (),
+    ) -> None:
+        self._make = make  # a new, unconnected redis-py connection, configured for the server
+        self._admission = Admission(size, timeout)
+        self._timeout = timeout
+        self._idle: list[Connection] = []
+        self._all: list[Connection] = []
+        self._also_close = also_close  # what the connections need (the sentinels' clients)
+
+    async def run(self, *args: Any) -> Any:
+        async with self._admission:
+            connection = self._take()
+            try:
+                async with Deadline(self._timeout):
+                    try:
+                        return await _round_trip(connection, args)
+                    except RedisConnectionError:  # killed, or the server restarted, since last use
+                        await connection.disconnect()
+                        return await _round_trip(connection, args)
+            finally:
+                self._idle.append(connection)
+
+    async def run_once(self, key: str, *args: Any) -> Any:
+        async with self._admission:
+            connection = self._take()
+            try:
+                async with Deadline(self._timeout):
+                    return await _round_trip(connection, args)
+            finally:
+                self._idle.append(connection)
+
+    async def reset(self, pattern: str) -> None:
+        await scan_and_unlink(self.run, pattern)
+
+    async def start(self) -> None:
+        return None
+
+    async def loop_ended(self) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        connections, self._all, self._idle = self._all, [], []
+        closing = [c.disconnect() for c in connections]
+        closing += [resource.aclose() for resource in self._also_close]
+        await asyncio.gather(*closing, return_exceptions=True)  # one failing closes the rest
+
+    def _take(self) -> Connection:
+        if self._idle:
+            return self._idle.pop()
+        connection = self._make()
+        self._all.append(connection)
+        return connection
+
+
+async def _round_trip(connection: Connection, args: tuple[Any, ...]) -> Any:
+    if not connection.is_connected:
+        await connection.connect()  # a Sentinel's connection asks where the master is here
+    await connection.send_packed_command(connection.pack_command(*args), check_health=False)
+    return await connection.read_response()
