@@ -28,7 +28,7 @@ C = TypeVar("C", bound=Commands)
 class PerLoop(Generic[C]):
     """The commands of the running loop: `here()` on the hot path, else `enter()`."""
 
-    __slots__ = ("_build", "_closed", "_current", "_guard", "_loop")
+    __slots__ = ("_build", "_closed", "_current", "_entering", "_guard", "_loop")
 
     def __init__(self, build: Callable[[], C]) -> None:
         self._build = build
@@ -36,6 +36,7 @@ class PerLoop(Generic[C]):
         self._current: C | None = None
         self._guard: AsyncGenerator[None, None] | None = None
         self._closed = False
+        self._entering: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     def here(self) -> C | None:
         """The running loop's commands, or None when they are still to be built."""
@@ -44,19 +45,24 @@ class PerLoop(Generic[C]):
         return None
 
     async def enter(self) -> C:
-        """Build the running loop's commands, leaving the previous loop's behind."""
-        if self._closed:
-            raise RuntimeError("redis storage is closed")
-        current = self.here()
-        if current is not None:
-            return current
-        await self._leave()
-        commands = self._build()
-        await commands.start()
-        guard = self._closed_with_loop(commands)
-        await anext(guard)
-        self._loop, self._current, self._guard = asyncio.get_running_loop(), commands, guard
-        return commands
+        """Build the running loop's commands, leaving the previous loop's behind. The
+        first caller builds them; callers arriving meanwhile wait for it, then use them."""
+        loop = asyncio.get_running_loop()
+        if self._entering is None or self._entering[0] is not loop:
+            self._entering = (loop, asyncio.Lock())
+        async with self._entering[1]:
+            if self._closed:
+                raise RuntimeError("redis storage is closed")
+            current = self.here()
+            if current is not None:
+                return current
+            await self._leave()
+            commands = self._build()
+            await commands.start()
+            guard = self._closed_with_loop(commands)
+            await anext(guard)
+            self._loop, self._current, self._guard = loop, commands, guard
+            return commands
 
     async def close(self) -> None:
         """Close the storage's own connections; every later call raises. Idempotent."""
