@@ -30,8 +30,10 @@ class _Closable(Protocol):
 class ConnectionList:
     """Send one command and read its reply, on an idle connection or a new one.
 
-    A timeout or a cancellation is never retried: redis-py closes a connection whose reply
-    was not read, and it reconnects on next use.
+    A broken connection says the server restarted, or that a Sentinel's master moved (the
+    old one, now a replica, refuses writes): the idle connections are disconnected with it,
+    and reconnect (asking the sentinels again) on next use. A timeout or a cancellation is
+    never retried: redis-py closes a connection whose reply was not read.
     """
 
     __slots__ = ("_admission", "_all", "_also_close", "_idle", "_make", "_timeout")
@@ -58,6 +60,7 @@ class ConnectionList:
                     try:
                         return await _round_trip(connection, args)
                     except RedisConnectionError:  # killed, or the server restarted, since last use
+                        await self._disconnect_idle()
                         await connection.disconnect()
                         return await _round_trip(connection, args)
             finally:
@@ -68,7 +71,11 @@ class ConnectionList:
             connection = self._take()
             try:
                 async with Deadline(self._timeout):
-                    return await _round_trip(connection, args)
+                    try:
+                        return await _round_trip(connection, args)
+                    except RedisConnectionError:
+                        await self._disconnect_idle()
+                        raise
             finally:
                 self._idle.append(connection)
 
@@ -87,6 +94,10 @@ class ConnectionList:
         closing += [resource.aclose() for resource in self._also_close]
         await asyncio.gather(*closing, return_exceptions=True)  # one failing closes the rest
 
+    async def _disconnect_idle(self) -> None:
+        idle = list(self._idle)
+        await asyncio.gather(*(c.disconnect() for c in idle), return_exceptions=True)
+
     def _take(self) -> Connection:
         if self._idle:
             return self._idle.pop()
@@ -97,6 +108,6 @@ class ConnectionList:
 
 async def _round_trip(connection: Connection, args: tuple[Any, ...]) -> Any:
     if not connection.is_connected:
-        await connection.connect()  # a Sentinel's connection asks where the master is here
+        await connection.connect()  # type: ignore[no-untyped-call]  # a Sentinel's connection asks where the master is here
     await connection.send_packed_command(connection.pack_command(*args), check_health=False)
     return await connection.read_response()

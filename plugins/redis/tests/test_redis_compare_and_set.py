@@ -39,18 +39,29 @@ class LostReply:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sent: dict[str, int] = {}
         self._armed: str | None = None
-        self._doomed: set[int] = set()
+        self._packet: object = None  # the armed command, packed
+        self._doomed: set[int] = set()  # connections whose next reply is lost
         self._meanwhile: Callable[[], Awaitable[object]] | None = None
-        pack, read = AbstractConnection.pack_command, AbstractConnection.read_response
+        pack = AbstractConnection.pack_command
+        send = AbstractConnection.send_packed_command
+        read = AbstractConnection.read_response
         injector = self
 
         def pack_command(connection: AbstractConnection, *args: Any) -> Any:
             name = (args[0].decode() if isinstance(args[0], bytes) else str(args[0])).upper()
             injector.sent[name] = injector.sent.get(name, 0) + 1
+            packet = pack(connection, *args)
             if name == injector._armed:
-                injector._armed = None
+                injector._armed, injector._packet = None, packet
+            return packet
+
+        async def send_packed_command(
+            connection: AbstractConnection, command: Any, *args: Any, **kw: Any
+        ) -> None:
+            await send(connection, command, *args, **kw)  # opens the connection first if need be
+            if command is injector._packet:
+                injector._packet = None
                 injector._doomed.add(id(connection))
-            return pack(connection, *args)
 
         async def read_response(connection: AbstractConnection, *args: Any, **kw: Any) -> Any:
             try:
@@ -67,6 +78,7 @@ class LostReply:
             return reply
 
         monkeypatch.setattr(AbstractConnection, "pack_command", pack_command)
+        monkeypatch.setattr(AbstractConnection, "send_packed_command", send_packed_command)
         monkeypatch.setattr(AbstractConnection, "read_response", read_response)
 
     def arm(self, command: str, meanwhile: Callable[[], Awaitable[object]] | None = None) -> None:
@@ -75,7 +87,7 @@ class LostReply:
 
     @property
     def struck(self) -> bool:
-        return self._armed is None and not self._doomed
+        return self._armed is None and self._packet is None and not self._doomed
 
 
 MODES = ["server", "given client", "sentinel", "cluster"]
