@@ -1,28 +1,39 @@
-"""Sessions in Redis: one GET to load, one SET with PX to save, UNLINK to delete."""
+"""Sessions in Redis: GET to load, SET with PX to save, UNLINK to delete, and a compare-and-set
+that is one conditional command (SET NX, or a short script) per call."""
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import math
 import re
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from collections.abc import Sequence
 
 import pluggy
 from redis.asyncio import Redis, RedisCluster
-from redis.asyncio.cluster import ClusterNode
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
+from ._commands import Commands
 from ._config import RedisConfig
-from ._connect import bounds_each_call, commands_of, connect, gate
-from ._gate import Closed, Deadline, Gate
+from ._deployments import commands_builder
+from ._event_loops import PerLoop
 
 hookimpl = pluggy.HookimplMarker("sessionware")
 
-# Keys asked for per SCAN step, and so at most this many per UNLINK.
-SCAN_BATCH = 500
-
 _GLOB_SPECIAL = re.compile(r"([\\*?\[\]])")
+
+# KEYS[1]: the key; ARGV: the expected value, the new value, the TTL in ms ("" for none).
+# A missing key reads as false, which equals no string: only a live, equal value is replaced.
+REPLACE_IF_EQUAL = b"""\
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+"""
+REPLACE_IF_EQUAL_SHA = hashlib.sha1(REPLACE_IF_EQUAL).hexdigest()
 
 
 def match_pattern(prefix: str) -> str:
@@ -78,98 +89,86 @@ class RedisStorage:
             max_connections=max_connections,
         )
         self._prefix = self.config.key_prefix
-        self._client, owned = connect(self.config)
-        self._run, direct = commands_of(self.config, self._client)
-        self._owned = owned if direct is None else (direct, *owned)
-        self._gate: Gate | Closed = gate(self.config, self._client)
-        timeout = self.config.socket_timeout
-        self._bound: Callable[[], AbstractAsyncContextManager[object]] = (
-            (lambda: Deadline(timeout)) if bounds_each_call(self.config) else contextlib.nullcontext
-        )
+        self._commands: PerLoop[Commands] = PerLoop(commands_builder(self.config))
 
     def __repr__(self) -> str:
         return f"<RedisStorage {self.config.mode} key_prefix={self._prefix!r}>"
 
     @property
-    def client(self) -> Redis | RedisCluster:
-        """The redis-py client in use (the one given as `client`, or the plugin's own)."""
-        return self._client
+    def client(self) -> Redis | RedisCluster | None:
+        """The redis-py client given as `client`; None when the storage connects itself."""
+        return self.config.client
 
     @hookimpl
     async def storage_get(self, key: str) -> bytes | None:
-        async with self._gate, self._bound():
-            value: bytes | None = await self._run("GET", self._prefix + key)
+        commands = self._commands.here() or await self._commands.enter()
+        value: bytes | None = await commands.run("GET", self._prefix + key)
         return value  # bytes: the client never decodes
 
     @hookimpl
     async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
         if type(value) is not bytes:
             value = bytes(value)  # a mutable buffer is copied before the await
-        async with self._gate, self._bound():
-            if expires_in is None:
-                await self._run("SET", self._prefix + key, value)
+        commands = self._commands.here() or await self._commands.enter()
+        if expires_in is None:
+            await commands.run("SET", self._prefix + key, value)
+        else:
+            await commands.run("SET", self._prefix + key, value, "PX", milliseconds(expires_in))
+
+    @hookimpl
+    async def storage_compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
+    ) -> bool:
+        """One command: `SET NX` where nothing may be live, else the script, by its SHA1.
+
+        The command is never sent twice. When its connection breaks before the reply, it may
+        or may not have run, so the key is read again: holding what was written, it counts
+        as done; holding anything else, as not done (the caller reads and tries again).
+        """
+        if type(value) is not bytes:
+            value = bytes(value)
+        name = self._prefix + key
+        commands = self._commands.here() or await self._commands.enter()
+        try:
+            if expected is None:
+                if expires_in is None:
+                    reply = await commands.run_once(name, "SET", name, value, "NX")
+                else:
+                    ttl = milliseconds(expires_in)
+                    reply = await commands.run_once(name, "SET", name, value, "NX", "PX", ttl)
             else:
-                await self._run("SET", self._prefix + key, value, "PX", milliseconds(expires_in))
+                expected = bytes(expected)
+                reply = await self._replace_if_equal(commands, name, expected, value, expires_in)
+        except RedisConnectionError:
+            return bool(await commands.run("GET", name) == value)
+        return bool(reply)  # SET NX: b"OK" (True through a client) or None; the script: 1 or 0
 
     @hookimpl
     async def storage_delete(self, key: str) -> None:
-        async with self._gate, self._bound():
-            await self._run("UNLINK", self._prefix + key)
+        commands = self._commands.here() or await self._commands.enter()
+        await commands.run("UNLINK", self._prefix + key)
 
     @hookimpl
     async def storage_reset(self) -> None:
         """SCAN for this storage's keys and UNLINK them on every master; never a FLUSHDB."""
-        pattern = match_pattern(self._prefix)
-        client = self._client
-        if isinstance(client, RedisCluster):
-            async with self._gate:
-                await client.initialize()  # the primaries are known from here on
-            for node in client.get_primaries():
-                await self._reset_cluster_node(client, node, pattern)
-        else:
-            await self._reset_server(pattern)
+        commands = self._commands.here() or await self._commands.enter()
+        await commands.reset(match_pattern(self._prefix))
 
     @hookimpl
     async def storage_close(self) -> None:
         """Close what the plugin opened (a `client` given to it stays open); idempotent."""
-        if isinstance(self._gate, Closed):
-            return
-        self._gate = Closed()
-        owned, self._owned = self._owned, ()
-        async with contextlib.AsyncExitStack() as closing:  # one failing still closes the rest
-            for resource in owned:
-                closing.push_async_callback(resource.aclose)
+        await self._commands.close()
 
-    async def _reset_server(self, pattern: str) -> None:
-        cursor = 0
-        while True:
-            async with self._gate, self._bound():
-                reply = await self._run("SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_BATCH)
-            cursor, keys = int(reply[0]), reply[1]  # raw (b"17", [...]) or parsed (17, [...])
-            if keys:
-                async with self._gate, self._bound():
-                    await self._run("UNLINK", *keys)
-            if cursor == 0:
-                return
-
-    async def _reset_cluster_node(
-        self, client: RedisCluster, node: ClusterNode, pattern: str
-    ) -> None:
-        """Keys of one master span many slots, so they go as one pipeline of single UNLINKs."""
-        cursor = 0
-        while True:
-            async with self._gate:
-                # With target_nodes the cluster client answers ({node name: cursor}, keys).
-                reply: Any = await client.scan(
-                    cursor, match=pattern, count=SCAN_BATCH, target_nodes=node
-                )
-            cursors, keys = reply
-            cursor = cursors[node.name]
-            if keys:
-                async with self._gate:
-                    pipe = client.pipeline(transaction=False)
-                    for key in keys:
-                        pipe.execute_command("UNLINK", key)
-                    await pipe.execute()
-            if cursor == 0:
-                return
+    @staticmethod
+    async def _replace_if_equal(
+        commands: Commands, name: str, expected: bytes, value: bytes, expires_in: float | None
+    ) -> object:
+        """The script by its SHA1; a server (or cluster node) that does not know it yet, or
+        no longer after a restart or SCRIPT FLUSH, says NOSCRIPT without running anything,
+        and gets the script itself, which it then keeps."""
+        ttl = b"" if expires_in is None else milliseconds(expires_in)
+        arguments = (1, name, expected, value, ttl)
+        try:
+            return await commands.run_once(name, "EVALSHA", REPLACE_IF_EQUAL_SHA, *arguments)
+        except NoScriptError:
+            return await commands.run_once(name, "EVAL", REPLACE_IF_EQUAL, *arguments)

@@ -1,4 +1,4 @@
-"""Cluster and Sentinel beyond the conformance suite: every master, looked at directly."""
+"""Cluster and Sentinel beyond the conformance suite, and every command path side by side."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sessionware._storage_calls import StorageCalls
 from sessionware_redis import RedisStorage
 from sessionware_redis._storage import match_pattern
 
-from tests.support.redis_servers import RedisClusterServers, RedisSentinel
+from tests.support.redis_servers import RedisClusterServers, RedisSentinel, RedisServer
 
 from .support import unique_prefix
 
@@ -129,3 +129,64 @@ async def test_sentinel_writes_reach_the_master_it_names(redis_sentinel: RedisSe
     finally:
         await backend.close()
         await master.aclose()
+
+
+async def results_of_one_script(backend: StorageCalls) -> list[object]:
+    """Every operation, in an order where each answer depends on the one before."""
+    return [
+        await backend.get("k"),
+        await backend.set("k", b"v", 60),
+        await backend.get("k"),
+        await backend.compare_and_set("k", None, b"lost", 60),
+        await backend.compare_and_set("k", b"v", b"w", 60),
+        await backend.compare_and_set("k", b"v", b"lost", 60),
+        await backend.get("k"),
+        await backend.compare_and_set("k", b"w", b"", None),
+        await backend.get("k"),
+        await backend.delete("k"),
+        await backend.get("k"),
+        await backend.compare_and_set("k", None, b"n", None),
+        await backend.compare_and_set("missing", b"x", b"lost", 60),
+        await backend.get("missing"),
+        await backend.reset(),
+        await backend.get("k"),
+    ]
+
+
+async def test_every_command_path_answers_alike(
+    redis_server: RedisServer,
+    redis_sentinel: RedisSentinel,
+    redis_cluster: RedisClusterServers,
+) -> None:
+    """Connections of the storage's own (one server, Sentinel) and a redis-py client (a
+    given client, a cluster) reply in different shapes; the hooks return the same."""
+    given, given_cluster = (
+        Redis.from_url(redis_server.url),
+        RedisCluster(host=redis_cluster.host, port=redis_cluster.port),
+    )
+    storages = {
+        "server": RedisStorage(url=redis_server.url, key_prefix=unique_prefix()),
+        "sentinel": RedisStorage(
+            sentinels=redis_sentinel.sentinels,
+            master_name=redis_sentinel.master_name,
+            key_prefix=unique_prefix(),
+        ),
+        "given client": RedisStorage(client=given, key_prefix=unique_prefix()),
+        "cluster": RedisStorage(url=redis_cluster.url, cluster=True, key_prefix=unique_prefix()),
+        "given cluster": RedisStorage(client=given_cluster, key_prefix=unique_prefix()),
+    }
+    expected: list[object] = [None, None, b"v", False, True, False, b"w", True, b""]
+    expected += [None, None, True, False, None, None, None]
+    try:
+        async with asyncio.timeout(DEADLINE):
+            for mode, storage in storages.items():
+                backend = StorageCalls(storage, "redis")
+                try:
+                    found = await results_of_one_script(backend)
+                finally:
+                    await backend.close()
+                assert found == expected, mode
+                assert [type(x) for x in found] == [type(x) for x in expected], mode
+    finally:
+        await given.aclose()
+        await given_cluster.aclose()

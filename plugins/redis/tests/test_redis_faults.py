@@ -156,3 +156,16 @@ async def test_waiting_for_a_connection_is_bounded_by_socket_timeout(
             assert await backend.get("k") == b"v"
     finally:
         await backend.close()
+
+
+async def test_one_broken_connection_drops_the_idle_ones_with_it(
+    backend: StorageCalls, admin: Redis
+) -> None:
+    """After a restart every idle connection is dead: one compare-and-set finds out (and,
+    not knowing whether it ran, answers False); the next ones open fresh connections."""
+    async with asyncio.timeout(DEADLINE):
+        await asyncio.gather(*(backend.set(f"k{i}", b"v", 60) for i in range(10)))
+        assert await kill_clients(admin) >= 2
+        assert await backend.compare_and_set("k0", b"v", b"w", 60) is False
+        for i in range(1, 10):
+            assert await backend.compare_and_set(f"k{i}", b"v", b"w", 60) is True

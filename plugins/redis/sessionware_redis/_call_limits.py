@@ -1,9 +1,10 @@
-"""How many commands may be in flight at once, and how long a caller waits for a turn.
+"""How many commands may be in flight at once, how long a caller waits for a turn, and how
+long a command may take once it has one.
 
-redis-py's pools raise MaxConnectionsError at once when every connection is busy. Letting
-no more than `max_connections` commands in at a time means a pool of that size is never
-exhausted: the extra callers wait here, bounded by the timeout, in every mode (one server,
-Sentinel and Cluster alike; a cluster's per-node pools cannot fill up either).
+redis-py's async pools raise MaxConnectionsError at once when every connection is busy.
+Letting no more than `max_connections` commands in at a time means a pool of that size is
+never exhausted: the extra callers wait here, bounded by the timeout, in every mode (one
+server, Sentinel and Cluster alike; a cluster's per-node pools cannot fill up either).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 
-class Gate:
+class Admission:
     """An async context manager that admits `size` holders at once; others queue.
 
     `prepare`, when given, runs alone before the first holder is let in (and again at the
-    next entry if it failed), while the callers that arrive meanwhile wait for it.
+    next entry if it failed), while the callers that arrive meanwhile wait for it. One
+    admission serves one event loop: an asyncio semaphore belongs to the loop it waited on.
     """
 
     __slots__ = ("_prepare", "_preparing", "_semaphore", "_size", "_timeout")
@@ -66,23 +68,6 @@ class Gate:
             if prepare is not None:
                 await prepare()
                 self._prepare = None
-
-
-class Closed:
-    """Stands in for the gate once the storage is closed, so every call says so."""
-
-    __slots__ = ()
-
-    async def __aenter__(self) -> None:
-        raise RuntimeError("redis storage is closed")
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        return None
 
 
 class Deadline:
