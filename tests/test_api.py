@@ -27,9 +27,9 @@ from tests.support.apps import (
     do,
     make_app,
     open_store,
-    plugin_of,
     raw_get,
     serve,
+    shared_plugin,
     state,
 )
 from tests.support.backends import Backend
@@ -240,7 +240,7 @@ async def test_get_by_id_of_unknown_expired_and_absolutely_expired_ids(
         clock_of(before).advance(60)
         async with open_store(
             storage_backend,
-            storage=plugin_of(before),
+            storage=shared_plugin(before),
             clock=clock_of(before),
             expiration=60,
             absolute_timeout=100,

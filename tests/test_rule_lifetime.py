@@ -11,11 +11,11 @@ from tests.support.apps import (
     clock_of,
     cookie_header,
     do,
-    plugin_of,
     raw_get,
     serve,
     serve_counting,
     session_cookie,
+    shared_plugin,
     storage_key,
 )
 from tests.support.backends import Backend
@@ -141,7 +141,7 @@ async def test_r13_absolutely_expired_session_is_reset_on_load(storage_backend: 
         clock_of(before).advance(101)
         async with serve(
             storage_backend,
-            storage=plugin_of(before),
+            storage=shared_plugin(before),
             clock=clock_of(before),
             expiration=60,
             absolute_timeout=100,

@@ -28,11 +28,11 @@ from tests.support.apps import (
     make_app,
     open_store,
     plain_record,
-    plugin_of,
     raw_get,
     raw_put,
     serve,
     session_cookie,
+    shared_plugin,
     storage_key,
 )
 from tests.support.backends import Backend
@@ -328,7 +328,7 @@ async def test_r17_a_record_of_another_stores_types_is_treated_as_unknown(
 ) -> None:
     async with (
         serve(storage_backend) as (store, http),
-        open_store(storage_backend, storage=plugin_of(store), clock=clock_of(store)) as other,
+        open_store(storage_backend, storage=shared_plugin(store), clock=clock_of(store)) as other,
     ):
         register_all(other)
         async with client(value_app(other, {"plan": Plan.PRO}, [])) as other_http:

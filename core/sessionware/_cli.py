@@ -1,9 +1,11 @@
-"""The `sessionware` command: list storage plugins, or serve the demo app."""
+"""The `sessionware` command: list storage plugins, make a key, or serve the demo app."""
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import secrets
 import sys
 from collections.abc import Sequence
 
@@ -35,6 +37,13 @@ def _plugins(as_json: bool) -> int:
     return 0
 
 
+def _keygen() -> int:
+    """A new key for Config(encryption_keys=[...]): 32 random bytes as unpadded base64."""
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=")
+    print(key.decode("ascii"))
+    return 0
+
+
 def _demo(host: str, port: int, storage: str) -> int:
     try:
         import uvicorn
@@ -58,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     plugins = commands.add_parser("plugins", help="list the installed storage plugins")
     plugins.add_argument("--json", action="store_true", help="print a JSON list")
+    commands.add_parser(
+        "keygen", help="print a new key for Config(encryption_keys=[...]) (keep it secret)"
+    )
     demo = commands.add_parser("demo", help="serve the demo app")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -73,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "plugins":
         return _plugins(args.json)
+    if args.command == "keygen":
+        return _keygen()
     return _demo(args.host, args.port, args.storage)
 
 

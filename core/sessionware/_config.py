@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -13,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 DEFAULT_EXPIRATION: Final = timedelta(hours=24)
+KEY_BYTES: Final = 32
 # The longest lifetime a session can have: `Session.expiry` must still be a timedelta.
 LONGEST_EXPIRY: Final = timedelta.max.total_seconds()
 
@@ -99,6 +102,8 @@ class Config:
     cookie_partitioned: bool
     key_generator: Callable[[], str]
     cookie_name: str | None
+    encryption_keys: tuple[bytes, ...] = field(repr=False)
+    accept_plain_records: bool
     lookups: tuple[tuple[Source, str], ...] = field(repr=False, compare=False)
 
     def __init__(
@@ -118,6 +123,8 @@ class Config:
         cookie_partitioned: bool = False,
         key_generator: Callable[[], str] = _new_uuid4,
         cookie_name: str | None = None,
+        encryption_keys: Sequence[bytes | str] = (),
+        accept_plain_records: bool = False,
     ) -> None:
         held = _checked(
             expiration=expiration,
@@ -134,6 +141,8 @@ class Config:
             cookie_partitioned=cookie_partitioned,
             key_generator=key_generator,
             cookie_name=cookie_name,
+            encryption_keys=encryption_keys,
+            accept_plain_records=accept_plain_records,
         )
         for name, value in held.items():
             object.__setattr__(self, name, value)
@@ -198,4 +207,41 @@ def _checked(**given: Any) -> dict[str, Any]:
             )
     if not callable(given["key_generator"]):
         raise TypeError("Config.key_generator must be a function that returns a new id")
+    held["encryption_keys"] = _encryption_keys(given["encryption_keys"])
+    if not isinstance(given["accept_plain_records"], bool):
+        raise TypeError("Config.accept_plain_records must be True or False")
     return held
+
+
+def _encryption_keys(keys: object) -> tuple[bytes, ...]:
+    """Each key as its 32 bytes; an error says which key is wrong, never what it holds."""
+    if isinstance(keys, str | bytes) or not isinstance(keys, Sequence):
+        raise TypeError(
+            "Config.encryption_keys must be a list of keys (32 bytes, or the text "
+            "`sessionware keygen` prints), not a single key"
+        )
+    held = []
+    for number, key in enumerate(keys, start=1):
+        if isinstance(key, str):
+            try:
+                raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+            except (ValueError, binascii.Error):
+                raw = b""
+            if len(key) != 43 or len(raw) != KEY_BYTES:
+                raise ValueError(
+                    f"Config.encryption_keys: key {number} is not the 43 characters of URL-safe "
+                    "base64 that `sessionware keygen` prints"
+                )
+            held.append(raw)
+        elif isinstance(key, bytes):
+            if len(key) != KEY_BYTES:
+                raise ValueError(
+                    f"Config.encryption_keys: key {number} is {len(key)} bytes, not {KEY_BYTES}"
+                )
+            held.append(key)
+        else:
+            raise TypeError(
+                f"Config.encryption_keys: key {number} must be bytes or str, "
+                f"got {type(key).__name__}"
+            )
+    return tuple(held)

@@ -20,12 +20,12 @@ from collections.abc import Set as AbstractSet
 import msgspec
 
 from ._clock import Clock
-from ._codec import DecodeError, RawRecord, SessionCodec
+from ._codec import DecodeError, RawRecord
 from ._config import Source
 from ._errors import StorageError
 from ._ids import handle_of, new_id
 from ._lifetime import Lifetime
-from ._records import TOMBSTONE, RecordFormat
+from ._records import TOMBSTONE, RecordFormat, Unopenable
 from ._save_turns import SaveTurns, Turn
 from ._state import SessionState
 from ._storage_calls import StorageCalls
@@ -57,15 +57,15 @@ class Persistence:
     def __init__(
         self,
         storage: StorageCalls,
-        codec: SessionCodec,
+        records: RecordFormat,
         lifetime: Lifetime,
         clock: Clock,
         key_generator: Callable[[], str],
     ) -> None:
         self.storage = storage
         self.compare_and_set = storage.has_compare_and_set
-        self.codec = codec
-        self.records = RecordFormat(codec)
+        self.codec = records.codec
+        self.records = records
         self.lifetime = lifetime
         self.clock = clock
         self._key_generator = key_generator
@@ -95,7 +95,10 @@ class Persistence:
         if stored is None or stored == TOMBSTONE:
             return None
         try:
-            record = self.records.open(stored)
+            body = self.records.body(stored, handle)
+            record = self.records.open(body)
+        except Unopenable:
+            return None  # S9: another configuration's record: unknown here, left in storage
         except DecodeError as exc:
             logger.warning(
                 "session record %s… in %s storage could not be decoded (%s); deleting it",
@@ -118,6 +121,7 @@ class Persistence:
             expiry=record.expiry,
             expires_at=record.expires_at,
             stored=stored,
+            body=body,
             origin=origin,
         )
         if renew and lifetime.renewal_due(state.expiry, state.created, state.expires_at, now):
@@ -129,13 +133,13 @@ class Persistence:
         it, and nothing is left to do."""
         ttl = self.lifetime.ttl(state.expiry, state.created, now)
         body = self.codec.encode(state.data, state.created, state.expiry, now + ttl)
-        renewed = self.records.pack(body)
+        renewed = self.records.pack(body, state.handle)
         if self.compare_and_set:
             if not await self.storage.compare_and_set(state.handle, state.stored, renewed, ttl):
                 return None
         else:
             await self.storage.set(state.handle, renewed, ttl)
-        state.stored_as(renewed, now + ttl)
+        state.stored_as(renewed, body, now + ttl)
         return ttl
 
     # -- saving -----------------------------------------------------------------------------
@@ -163,11 +167,10 @@ class Persistence:
     async def _overwrite(self, state: SessionState, now: float) -> float:
         """A storage without compare-and-set: the last save wins, whole (R21)."""
         ttl = self.lifetime.ttl(state.expiry, state.created, now)
-        stored = self.records.pack(
-            self.codec.encode(state.data, state.created, state.expiry, now + ttl)
-        )
+        body = self.codec.encode(state.data, state.created, state.expiry, now + ttl)
+        stored = self.records.pack(body, state.handle)
         await self.storage.set(state.handle, stored, ttl)
-        state.stored_as(stored, now + ttl)
+        state.stored_as(stored, body, now + ttl)
         return ttl
 
     async def _merge_in(self, state: SessionState, turn: Turn) -> float | None:
@@ -175,7 +178,7 @@ class Persistence:
         changed = state.changed_keys(self._changed_in_place(state))
         expected, latest = state.stored, None
         if turn.latest is not None:  # another save of this process went first: start there
-            expected, latest = turn.latest, self._raw(turn.latest)
+            expected, latest = turn.latest, self._raw(turn.latest, state.handle)
         deadline = time.monotonic() + SAVE_BUDGET
         pause = _FIRST_BACKOFF
         while True:
@@ -193,11 +196,11 @@ class Persistence:
                     return None
                 merged = self._merged(state, latest, changed)
                 body = self.codec.encode_merged(merged, created, expiry, now + ttl)
-            stored = self.records.pack(body)
+            stored = self.records.pack(body, state.handle)
             if await self.storage.compare_and_set(state.handle, expected, stored, ttl):
                 if latest is not None:
                     self._take_merged(state, latest, changed, created, expiry)
-                state.stored_as(stored, now + ttl)
+                state.stored_as(stored, body, now + ttl)
                 turn.latest = stored
                 return ttl
             current = await self.storage.get(state.handle)
@@ -210,7 +213,7 @@ class Persistence:
                     # never overwrite another client's session; take a new id instead.
                     state.renew_id(self.new_id())
             else:
-                latest = None if current is None else self._raw(current)
+                latest = None if current is None else self._raw(current, state.handle)
                 if latest is None or self.lifetime.is_over(latest.created, latest.expires_at, now):
                     self._end(state, "ended or expired while this request held it")
                     return None
@@ -224,13 +227,16 @@ class Persistence:
             await asyncio.sleep(random.uniform(0, pause))
             pause = min(pause * 2, _LONGEST_BACKOFF)
 
-    def _raw(self, stored: bytes) -> RawRecord | None:
+    def _raw(self, stored: bytes, handle: str) -> RawRecord | None:
+        """The latest record with its values still encoded; None when it cannot be read
+        here (a tombstone, damaged, or sealed under a key this configuration lacks)."""
         if stored == TOMBSTONE:
             return None
         try:
-            self.records.open(stored)  # the full check of a record, types and times included
-            return self.records.open_raw(stored)
-        except DecodeError:
+            body = self.records.body(stored, handle)
+            self.records.open(body)  # the full check of a record, types and times included
+            return self.records.open_raw(body)
+        except (DecodeError, Unopenable):
             return None
 
     def _merged(
@@ -311,7 +317,7 @@ class Persistence:
         pause = _FIRST_BACKOFF
         while True:
             if expected is not state.stored:
-                latest = None if expected is None else self._raw(expected)
+                latest = None if expected is None else self._raw(expected, state.handle)
                 now = self.clock()
                 if latest is None or self.lifetime.is_over(latest.created, latest.expires_at, now):
                     self._end(state, "ended by another request while this one held it")
@@ -362,8 +368,8 @@ class Persistence:
     def _changed_in_place(self, state: SessionState) -> list[str]:
         """R19: the loaded keys whose value no longer encodes as it did when loaded."""
         keys = state.keys_to_recheck()
-        if not keys or state.stored is None:
+        if not keys or state.body is None:
             return []
-        stored = self.records.open_raw(state.stored).data
+        stored = self.records.open_raw(state.body).data
         encode = self.codec.encode_value
         return [key for key in keys if encode(state.data[key]) != bytes(stored[key])]

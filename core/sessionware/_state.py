@@ -45,12 +45,14 @@ class SessionState:
     """The session's values and identity, plus the record of this request's changes.
 
     `stored` is what storage held for this session when it was loaded or last saved by this
-    request (None: nothing of ours is stored). `base` is the data as it was then, so a value
-    changed in place can be told from one left alone (R19).
+    request (None: nothing of ours is stored), and `body` that record opened (unsealed).
+    `base` is the data as it was then, so a value changed in place can be told from one left
+    alone (R19).
     """
 
     __slots__ = (
         "base",
+        "body",
         "created",
         "data",
         "deleted_keys",
@@ -76,6 +78,7 @@ class SessionState:
         expiry: float,
         expires_at: float,
         stored: bytes | None = None,
+        body: bytes | None = None,
         origin: Source | None = None,
     ) -> None:
         self.id = session_id
@@ -85,6 +88,7 @@ class SessionState:
         self.expiry = expiry
         self.expires_at = expires_at
         self.stored = stored
+        self.body = body
         self.origin = origin
         self.fresh = stored is None
         self.base: dict[str, Any] = {} if stored is None else dict(data)
@@ -146,9 +150,10 @@ class SessionState:
         """The keys this request set, plus those found changed in place (`rechecked`)."""
         return self.set_keys.union(rechecked) if rechecked else self.set_keys
 
-    def stored_as(self, raw: bytes, expires_at: float) -> None:
+    def stored_as(self, raw: bytes, body: bytes, expires_at: float) -> None:
         """After a save: this is now the stored state, with no changes of its own."""
         self.stored = raw
+        self.body = body
         self.expires_at = expires_at
         self.base = dict(self.data)
         self.set_keys.clear()
@@ -159,6 +164,7 @@ class SessionState:
     def forget_stored(self) -> None:
         """The stored entry is gone (deleted by this request): the next save creates it."""
         self.stored = None
+        self.body = None
         self.base = {}
 
     def renew_id(self, session_id: str) -> None:

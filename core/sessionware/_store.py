@@ -14,9 +14,11 @@ from ._ids import is_valid_id
 from ._lifetime import Lifetime
 from ._loader import resolve_storage
 from ._persistence import Persistence
+from ._records import RecordFormat
 from ._request import RequestContext
 from ._request_ids import IdFinder
 from ._response_headers import CookieWriter, ResponseOwed
+from ._sealing import Sealer
 from ._session import Session
 
 logger = logging.getLogger("sessionware")
@@ -55,8 +57,10 @@ class Store:
         self.config: Final = config
         self._storage = resolve_storage(config.storage, config.storage_options)
         self._codec = SessionCodec()
+        sealer = Sealer(config.encryption_keys) if config.encryption_keys else None
+        records = RecordFormat(self._codec, sealer, config.accept_plain_records)
         self._io = Persistence(
-            self._storage, self._codec, Lifetime(config), clock, config.key_generator
+            self._storage, records, Lifetime(config), clock, config.key_generator
         )
         if not self._storage.has_compare_and_set:
             logger.warning(

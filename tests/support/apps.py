@@ -61,8 +61,55 @@ def open_store(
 
 
 def plugin_of(store: Store) -> Any:
-    """The plugin object `store` was built on (for a second store on the same storage)."""
+    """The plugin object `store` was built on."""
     return _PLUGINS[store]
+
+
+def shared_plugin(store: Store) -> object:
+    """The plugin of `store`, for a second store on the same storage: closing that second
+    store leaves the plugin open for the first (which closes it in the end)."""
+    plugin = _PLUGINS[store]
+    kind = Shared if _has_compare_and_set(plugin) else SharedPlain
+    return kind(plugin)
+
+
+class SharedPlain:
+    """Every hook passed to another plugin object, except close."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    @sessionware.hookimpl
+    async def storage_get(self, key: str) -> bytes | None:
+        value: bytes | None = await self.inner.storage_get(key=key)
+        return value
+
+    @sessionware.hookimpl
+    async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
+        await self.inner.storage_set(key=key, value=value, expires_in=expires_in)
+
+    @sessionware.hookimpl
+    async def storage_delete(self, key: str) -> None:
+        await self.inner.storage_delete(key=key)
+
+    @sessionware.hookimpl
+    async def storage_reset(self) -> None:
+        await self.inner.storage_reset()
+
+    @sessionware.hookimpl
+    async def storage_close(self) -> None:
+        """The plugin belongs to the first store."""
+
+
+class Shared(SharedPlain):
+    @sessionware.hookimpl
+    async def storage_compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
+    ) -> bool:
+        stored: bool = await self.inner.storage_compare_and_set(
+            key=key, expected=expected, value=value, expires_in=expires_in
+        )
+        return stored
 
 
 def clock_of(store: Store) -> FakeClock:

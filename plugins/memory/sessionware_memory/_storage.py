@@ -77,6 +77,15 @@ class MemoryStorage:
             with contextlib.suppress(asyncio.CancelledError, RuntimeError):
                 await sweeper
 
+    def items(self) -> list[tuple[str, bytes]]:
+        """Every live key with its bytes as stored: what whoever reads this storage sees."""
+        now = time.monotonic()
+        return [
+            (key, value)
+            for key, (value, deadline) in self._entries.items()
+            if deadline is None or deadline > now
+        ]
+
     def sweep(self) -> int:
         """Drop every expired entry now; returns how many went."""
         now = time.monotonic()

@@ -1,0 +1,90 @@
+"""What whoever reads a backend's storage sees: keys and values read from the real servers
+(redis, memcached), the database file itself (SQLite), or the memory plugin's own listing.
+
+Each dump is limited to the keys of one test (its key prefix, or its own file).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+from tests.support.backends import Backend
+
+
+@dataclass
+class Dump:
+    """Keys and values as stored, plus the raw bytes of a database file where there is one."""
+
+    items: list[tuple[bytes, bytes]]
+    files: bytes = b""
+
+    def everything(self) -> bytes:
+        return b"\n".join([self.files, *(key + b"\n" + value for key, value in self.items)])
+
+
+async def dump_storage(backend: Backend, plugin: Any) -> Dump:
+    label = backend.label
+    if label == "memory":
+        return Dump([(key.encode(), value) for key, value in plugin.items()])
+    if label.startswith("redis"):
+        return await _redis(backend)
+    if label == "sqlite-file":
+        return _sqlite_file(Path(backend.options["database"]))
+    if label == "memcache":
+        return _memcache(backend)
+    pytest.skip(f"{label}: no storage outside the process to read (the file variant covers it)")
+
+
+async def _redis(backend: Backend) -> Dump:
+    from redis.asyncio import Redis, RedisCluster
+    from redis.asyncio.sentinel import Sentinel
+
+    options = backend.options
+    client: Any
+    if options.get("cluster"):
+        client = RedisCluster.from_url(options["url"])
+    elif "sentinels" in options:
+        hosts = [tuple(s.rsplit(":", 1)) if isinstance(s, str) else s for s in options["sentinels"]]
+        sentinel = Sentinel([(h, int(p)) for h, p in hosts])
+        client = sentinel.master_for(options["master_name"])
+    else:
+        client = Redis.from_url(options["url"])
+    try:
+        keys = [key async for key in client.scan_iter(match=options["key_prefix"] + "*")]
+        items = [(key, await client.get(key)) for key in keys]
+    finally:
+        await client.aclose()
+    return Dump([(key, value) for key, value in items if value is not None])
+
+
+def _sqlite_file(path: Path) -> Dump:
+    files = b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT key, value FROM sessionware_sessions").fetchall()
+    return Dump([(key.encode(), value) for key, value in rows], files)
+
+
+def _memcache(backend: Backend) -> Dump:
+    from pymemcache.client.base import Client  # type: ignore[import-untyped]
+
+    host, port = backend.options["servers"].rsplit(":", 1)
+    client = Client((host, int(port)))
+    try:
+        listing = client.raw_command(b"lru_crawler metadump all", b"END\r\n")
+        keys = [
+            unquote(part.split("=", 1)[1])
+            for line in listing.decode().splitlines()
+            for part in line.split()[:1]
+            if part.startswith("key=")
+        ]
+        mine = [key for key in keys if key.startswith(backend.options["key_prefix"])]
+        values = client.get_many(mine)
+    finally:
+        client.close()
+    return Dump([(key.encode(), value) for key, value in values.items()])
