@@ -4,12 +4,14 @@ from ._config import Config, Source
 from ._errors import SessionwareError, StorageError, StorageLoadError, StorageNotFoundError
 from ._middleware import SessionMiddleware
 from ._session import Session
+from ._session_info import SessionInfo
 from ._store import Store
 from .hookspecs import hookimpl
 
 __all__ = [
     "Config",
     "Session",
+    "SessionInfo",
     "SessionMiddleware",
     "SessionwareError",
     "Source",

@@ -36,16 +36,18 @@ Decode = Callable[[Any], Any]
 
 
 class Record(msgspec.Struct, array_like=True, frozen=True):
-    """A stored session; on the wire ``[created, expiry, expires_at, data]``.
+    """A stored session; on the wire ``[created, expiry, expires_at, data, indexed_until]``.
 
     msgspec builds and checks it in C while it decodes: times are unix seconds, expiry is
-    this session's lifetime in seconds (R12), `data` its values.
+    this session's lifetime in seconds (R12), `data` its values, and `indexed_until` how long
+    its owner's index keeps an entry for it (S10; absent, 0, when it has no owner).
     """
 
     created: float
     expiry: float
     expires_at: float
     data: dict[str, Any]
+    indexed_until: float = 0.0
 
 
 class RawRecord(msgspec.Struct, array_like=True, frozen=True):
@@ -55,6 +57,7 @@ class RawRecord(msgspec.Struct, array_like=True, frozen=True):
     expiry: float
     expires_at: float
     data: dict[str, msgspec.Raw]
+    indexed_until: float = 0.0
 
 
 class DecodeError(ValueError):
@@ -149,7 +152,12 @@ class SessionCodec:
         self._by_name[entry.name] = entry
 
     def encode(
-        self, data: dict[str, Any], created: float, expiry: float, expires_at: float
+        self,
+        data: dict[str, Any],
+        created: float,
+        expiry: float,
+        expires_at: float,
+        indexed_until: float = 0.0,
     ) -> bytes:
         """A record's body from live values (the fast path: one call to the packer)."""
         # Top-level strings and 64-bit ints are most session values: they skip `_wire`.
@@ -165,12 +173,21 @@ class SessionCodec:
         except RecursionError:
             raise ValueError("a session value refers to itself; it cannot be stored") from None
         # The same array a `Record` decodes from; a list packs faster than a new Struct.
+        if indexed_until:
+            return self._packer.encode([created, expiry, expires_at, wire, indexed_until])
         return self._packer.encode([created, expiry, expires_at, wire])
 
     def encode_merged(
-        self, data: dict[str, msgspec.Raw], created: float, expiry: float, expires_at: float
+        self,
+        data: dict[str, msgspec.Raw],
+        created: float,
+        expiry: float,
+        expires_at: float,
+        indexed_until: float = 0.0,
     ) -> bytes:
         """A record's body from values that are encoded already."""
+        if indexed_until:
+            return self._packer.encode([created, expiry, expires_at, data, indexed_until])
         return self._packer.encode([created, expiry, expires_at, data])
 
     def encode_value(self, value: Any) -> bytes:
@@ -188,6 +205,7 @@ class SessionCodec:
         if not (
             math.isfinite(record.created)
             and math.isfinite(record.expires_at)
+            and math.isfinite(record.indexed_until)
             and 0 < record.expiry < LONGEST_EXPIRY
         ):
             raise DecodeError("a session record with impossible times")

@@ -104,6 +104,8 @@ class Config:
     cookie_name: str | None
     encryption_keys: tuple[bytes, ...] = field(repr=False)
     accept_plain_records: bool
+    owner_key: str | None
+    owner_max_sessions: int | None
     lookups: tuple[tuple[Source, str], ...] = field(repr=False, compare=False)
 
     def __init__(
@@ -125,6 +127,8 @@ class Config:
         cookie_name: str | None = None,
         encryption_keys: Sequence[bytes | str] = (),
         accept_plain_records: bool = False,
+        owner_key: str | None = None,
+        owner_max_sessions: int | None = None,
     ) -> None:
         held = _checked(
             expiration=expiration,
@@ -143,6 +147,8 @@ class Config:
             cookie_name=cookie_name,
             encryption_keys=encryption_keys,
             accept_plain_records=accept_plain_records,
+            owner_key=owner_key,
+            owner_max_sessions=owner_max_sessions,
         )
         for name, value in held.items():
             object.__setattr__(self, name, value)
@@ -210,6 +216,16 @@ def _checked(**given: Any) -> dict[str, Any]:
     held["encryption_keys"] = _encryption_keys(given["encryption_keys"])
     if not isinstance(given["accept_plain_records"], bool):
         raise TypeError("Config.accept_plain_records must be True or False")
+    owner_key, most = given["owner_key"], given["owner_max_sessions"]
+    if owner_key is not None and (not isinstance(owner_key, str) or not owner_key):
+        raise TypeError("Config.owner_key must be the session key that names the owner, a str")
+    if most is not None:
+        if isinstance(most, bool) or not isinstance(most, int):
+            raise TypeError("Config.owner_max_sessions must be an int or None")
+        if most < 1:
+            raise ValueError(f"Config.owner_max_sessions must be at least 1, got {most}")
+        if owner_key is None:
+            raise ValueError("Config.owner_max_sessions needs owner_key: whose sessions to count")
     return held
 
 

@@ -14,19 +14,22 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
+from typing import Any
 
 import msgspec
 
 from ._clock import Clock
-from ._codec import DecodeError, RawRecord
+from ._codec import DecodeError, RawRecord, Record
 from ._config import Source
 from ._errors import StorageError
 from ._ids import handle_of, new_id
 from ._lifetime import Lifetime
+from ._owner_index import Entry, OwnerIndex, owner_in, stored_owner
 from ._records import TOMBSTONE, RecordFormat, Unopenable
 from ._save_turns import SaveTurns, Turn
+from ._session_info import SessionInfo
 from ._state import SessionState
 from ._storage_calls import StorageCalls
 
@@ -44,12 +47,15 @@ class Persistence:
     """Sessions of one store in its storage: what `Session` and `Store` call to do I/O."""
 
     __slots__ = (
+        "_index",
         "_key_generator",
+        "_owner_max",
         "_turns",
         "clock",
         "codec",
         "compare_and_set",
         "lifetime",
+        "owner_key",
         "records",
         "storage",
     )
@@ -61,6 +67,8 @@ class Persistence:
         lifetime: Lifetime,
         clock: Clock,
         key_generator: Callable[[], str],
+        owner_key: str | None = None,
+        owner_max: int | None = None,
     ) -> None:
         self.storage = storage
         self.compare_and_set = storage.has_compare_and_set
@@ -70,6 +78,9 @@ class Persistence:
         self.clock = clock
         self._key_generator = key_generator
         self._turns = SaveTurns()
+        self.owner_key = owner_key
+        self._owner_max = owner_max
+        self._index = OwnerIndex(storage, records, clock)
 
     def new_id(self) -> str:
         return new_id(self._key_generator)
@@ -122,6 +133,7 @@ class Persistence:
             expires_at=record.expires_at,
             stored=stored,
             body=body,
+            indexed_until=record.indexed_until,
             origin=origin,
         )
         if renew and lifetime.renewal_due(state.expiry, state.created, state.expires_at, now):
@@ -132,14 +144,18 @@ class Persistence:
         """R22: the same record with a later expiry. Lost to another save: that save renewed
         it, and nothing is left to do."""
         ttl = self.lifetime.ttl(state.expiry, state.created, now)
-        body = self.codec.encode(state.data, state.created, state.expiry, now + ttl)
+        owner = self._stored_owner(state.data)
+        until = await self._index_first(
+            state, owner, owner, state.created, now + ttl, state.expiry, state.indexed_until
+        )
+        body = self.codec.encode(state.data, state.created, state.expiry, now + ttl, until)
         renewed = self.records.pack(body, state.handle)
         if self.compare_and_set:
             if not await self.storage.compare_and_set(state.handle, state.stored, renewed, ttl):
                 return None
         else:
             await self.storage.set(state.handle, renewed, ttl)
-        state.stored_as(renewed, body, now + ttl)
+        state.stored_as(renewed, body, now + ttl, until)
         return ttl
 
     # -- saving -----------------------------------------------------------------------------
@@ -185,23 +201,35 @@ class Persistence:
             now = self.clock()
             if latest is None:  # the fast path: the stored record is the one this request read
                 created, expiry = state.created, state.expiry
-                ttl = self.lifetime.ttl(expiry, created, now)
-                body = self.codec.encode(state.data, created, expiry, now + ttl)
+                old_owner = self._stored_owner(state.base)
+                until = state.indexed_until
             else:
                 created = latest.created
                 expiry = state.expiry if state.expiry_changed else latest.expiry
-                ttl = self.lifetime.ttl(expiry, created, now)
-                if ttl <= 0:
-                    self._end(state, "expired while this request held it")
-                    return None
+                old_owner = self._stored_owner_raw(latest)
+                until = latest.indexed_until
+            ttl = self.lifetime.ttl(expiry, created, now)
+            if ttl <= 0:
+                self._end(state, "expired while this request held it")
+                return None
+            new_owner = self._new_owner(state, changed, old_owner)
+            until = await self._index_first(
+                state, new_owner, old_owner, created, now + ttl, expiry, until
+            )
+            if latest is None:
+                body = self.codec.encode(state.data, created, expiry, now + ttl, until)
+            else:
                 merged = self._merged(state, latest, changed)
-                body = self.codec.encode_merged(merged, created, expiry, now + ttl)
+                body = self.codec.encode_merged(merged, created, expiry, now + ttl, until)
             stored = self.records.pack(body, state.handle)
             if await self.storage.compare_and_set(state.handle, expected, stored, ttl):
                 if latest is not None:
                     self._take_merged(state, latest, changed, created, expiry)
-                state.stored_as(stored, body, now + ttl)
+                state.stored_as(stored, body, now + ttl, until)
                 turn.latest = stored
+                if old_owner is not None and old_owner != new_owner:
+                    # S10: removed only after the record stopped naming that owner
+                    await self._index.leave(old_owner, [state.handle])
                 return ttl
             current = await self.storage.get(state.handle)
             if expected is None:
@@ -236,6 +264,141 @@ class Persistence:
             body = self.records.body(stored, handle)
             self.records.open(body)  # the full check of a record, types and times included
             return self.records.open_raw(body)
+        except (DecodeError, Unopenable):
+            return None
+
+    # -- the owner index (S10) ------------------------------------------------------------
+
+    def _stored_owner(self, data: Mapping[str, Any]) -> str | None:
+        return None if self.owner_key is None else stored_owner(data, self.owner_key)
+
+    def _stored_owner_raw(self, record: RawRecord) -> str | None:
+        if self.owner_key is None or self.owner_key not in record.data:
+            return None
+        value = self.codec.decode_value(bytes(record.data[self.owner_key]))
+        return stored_owner({self.owner_key: value}, self.owner_key)
+
+    def _new_owner(
+        self, state: SessionState, changed: AbstractSet[str], old_owner: str | None
+    ) -> str | None:
+        """Who the record will name after this save: this request's owner value where it
+        set or deleted it, else the stored one. A value of the wrong type is a TypeError."""
+        key = self.owner_key
+        if key is None:
+            return None
+        if key in changed or key in state.deleted_keys or state.stored is None:
+            return owner_in(state.data, key)
+        return old_owner
+
+    async def _index_first(
+        self,
+        state: SessionState,
+        owner: str | None,
+        old_owner: str | None,
+        created: float,
+        expires_at: float,
+        expiry: float,
+        until: float,
+    ) -> float:
+        """S10: before the record names `owner` until `expires_at`, its index lists it at
+        least that long; listed for one expiry more, so most saves touch no index. Returns
+        what the record notes as `indexed_until`."""
+        if owner is None:
+            return 0.0
+        if owner == old_owner and expires_at <= until:
+            return until
+        new_until = expires_at + expiry
+        if self.lifetime.absolute is not None:
+            new_until = max(expires_at, min(new_until, created + self.lifetime.absolute))
+        if owner != old_owner and self._owner_max is not None:
+            await self._make_room(owner, state.handle)
+        await self._index.enter(owner, Entry(state.handle, created, new_until))
+        return new_until
+
+    async def _make_room(self, owner: str, handle: str) -> None:
+        """`owner_max_sessions`: revoke the owner's oldest live sessions, so that this one
+        joining leaves no more than the maximum."""
+        assert self._owner_max is not None
+        live = [info for info in await self.sessions_of(owner) if info.handle != handle]
+        oldest = [info.handle for info in live[: max(0, len(live) + 1 - self._owner_max)]]
+        for old in oldest:
+            await self._end_for_owner(old, owner)
+        if oldest:
+            await self._index.leave(owner, oldest)
+
+    async def sessions_of(self, owner: str) -> list[SessionInfo]:
+        """The owner's live sessions, oldest first, as their records say (S10); entries whose
+        record is gone or names someone else are pruned from the index."""
+        listed, stale = [], []
+        now = self.clock()
+        for entry in await self._index.entries(owner):
+            record = await self._record_of(entry.handle, now)
+            if record is None or self._stored_owner(record.data) != owner:
+                stale.append(entry.handle)
+            else:
+                listed.append(
+                    SessionInfo(entry.handle, record.data, record.created, record.expires_at)
+                )
+        if stale:
+            await self._index.leave(owner, stale)
+        return sorted(listed, key=lambda info: info.created)
+
+    async def revoke(self, owner: str, keep: str | None, handles: Iterable[str] | None) -> int:
+        """S10: end the owner's sessions (only `handles`, when given), except `keep`;
+        returns how many live sessions were ended."""
+        chosen = None if handles is None else set(handles)
+        targets = [
+            entry.handle
+            for entry in await self._index.entries(owner)
+            if entry.handle != keep and (chosen is None or entry.handle in chosen)
+        ]
+        ended = 0
+        for handle in targets:
+            ended += await self._end_for_owner(handle, owner)
+        if targets:
+            await self._index.leave(owner, targets)
+        return ended
+
+    async def _end_for_owner(self, handle: str, owner: str) -> bool:
+        """Replace the record by a tombstone while it names `owner`; True when a live
+        session was ended. A record not written yet gets the tombstone too, so a login in
+        flight cannot create it afterwards (R24)."""
+        deadline = time.monotonic() + SAVE_BUDGET
+        while True:
+            current = await self.storage.get(handle)
+            if current == TOMBSTONE:
+                return False
+            if current is not None:
+                record = self._opened(current, handle)
+                now = self.clock()
+                if (
+                    record is None
+                    or self.lifetime.is_over(record.created, record.expires_at, now)
+                    or self._stored_owner(record.data) != owner
+                ):
+                    return False
+            if await self.storage.compare_and_set(handle, current, TOMBSTONE, TOMBSTONE_TTL):
+                return current is not None
+            if time.monotonic() > deadline:
+                raise StorageError(
+                    f"{self.storage.name} storage: could not revoke a session: it changed at "
+                    f"every attempt for {SAVE_BUDGET:g} s",
+                    backend=self.storage.name,
+                )
+            await asyncio.sleep(random.uniform(0, _FIRST_BACKOFF))
+
+    async def _record_of(self, handle: str, now: float) -> Record | None:
+        current = await self.storage.get(handle)
+        if current is None or current == TOMBSTONE:
+            return None
+        record = self._opened(current, handle)
+        if record is None or self.lifetime.is_over(record.created, record.expires_at, now):
+            return None
+        return record
+
+    def _opened(self, stored: bytes, handle: str) -> Record | None:
+        try:
+            return self.records.open(self.records.body(stored, handle))
         except (DecodeError, Unopenable):
             return None
 
@@ -305,6 +468,10 @@ class Persistence:
             if not ended:
                 return
             await self.storage.delete(key)  # the tombstone did its work: the entry is gone
+            owners = {self._stored_owner(state.base), self._stored_owner(state.data)}
+            for owner in owners - {None}:
+                assert owner is not None
+                await self._index.leave(owner, [key])
         else:
             await self._forget(state)
         state.renew_id(self.new_id())
@@ -351,9 +518,14 @@ class Persistence:
         await self.storage.delete(handle_of(session_id))
 
     async def _forget(self, state: SessionState) -> None:
-        if state.stored is not None:
-            await self.storage.delete(state.handle)
-            state.forget_stored()
+        """Delete the stored entry, then its owner's index entry (S10: after the record)."""
+        if state.stored is None:
+            return
+        owner = self._stored_owner(state.base)
+        await self.storage.delete(state.handle)
+        if owner is not None:
+            await self._index.leave(owner, [state.handle])
+        state.forget_stored()
 
     # -- deciding ---------------------------------------------------------------------------
 

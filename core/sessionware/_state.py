@@ -64,6 +64,7 @@ class SessionState:
         "fresh",
         "handle",
         "id",
+        "indexed_until",
         "origin",
         "set_keys",
         "stored",
@@ -79,6 +80,7 @@ class SessionState:
         expires_at: float,
         stored: bytes | None = None,
         body: bytes | None = None,
+        indexed_until: float = 0.0,
         origin: Source | None = None,
     ) -> None:
         self.id = session_id
@@ -89,6 +91,7 @@ class SessionState:
         self.expires_at = expires_at
         self.stored = stored
         self.body = body
+        self.indexed_until = indexed_until  # S10: until when its owner's index lists it
         self.origin = origin
         self.fresh = stored is None
         self.base: dict[str, Any] = {} if stored is None else dict(data)
@@ -150,10 +153,13 @@ class SessionState:
         """The keys this request set, plus those found changed in place (`rechecked`)."""
         return self.set_keys.union(rechecked) if rechecked else self.set_keys
 
-    def stored_as(self, raw: bytes, body: bytes, expires_at: float) -> None:
+    def stored_as(
+        self, raw: bytes, body: bytes, expires_at: float, indexed_until: float = 0.0
+    ) -> None:
         """After a save: this is now the stored state, with no changes of its own."""
         self.stored = raw
         self.body = body
+        self.indexed_until = indexed_until
         self.expires_at = expires_at
         self.base = dict(self.data)
         self.set_keys.clear()
@@ -165,6 +171,7 @@ class SessionState:
         """The stored entry is gone (deleted by this request): the next save creates it."""
         self.stored = None
         self.body = None
+        self.indexed_until = 0.0
         self.base = {}
 
     def renew_id(self, session_id: str) -> None:

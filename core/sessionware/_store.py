@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final
 
@@ -20,6 +20,7 @@ from ._request_ids import IdFinder
 from ._response_headers import CookieWriter, ResponseOwed
 from ._sealing import Sealer
 from ._session import Session
+from ._session_info import SessionInfo
 
 logger = logging.getLogger("sessionware")
 
@@ -59,8 +60,19 @@ class Store:
         self._codec = SessionCodec()
         sealer = Sealer(config.encryption_keys) if config.encryption_keys else None
         records = RecordFormat(self._codec, sealer, config.accept_plain_records)
+        if config.owner_key is not None and not self._storage.has_compare_and_set:
+            raise ValueError(
+                f"Config.owner_key needs a storage with the storage_compare_and_set hook; "
+                f"{self.backend} has none (every first-party plugin has it)"
+            )
         self._io = Persistence(
-            self._storage, records, Lifetime(config), clock, config.key_generator
+            self._storage,
+            records,
+            Lifetime(config),
+            clock,
+            config.key_generator,
+            config.owner_key,
+            config.owner_max_sessions,
         )
         if not self._storage.has_compare_and_set:
             logger.warning(
@@ -141,6 +153,34 @@ class Store:
         _check_id_argument(session_id, "delete")
         if is_valid_id(session_id):
             await self._io.delete(session_id)
+
+    async def sessions_of(self, owner: str | int) -> list[SessionInfo]:
+        """S10: the owner's live sessions (data, handle, created, expires_at), oldest first."""
+        return await self._io.sessions_of(self._owner_text(owner, "sessions_of"))
+
+    async def revoke(
+        self,
+        owner: str | int,
+        *,
+        keep: Session | SessionInfo | str | None = None,
+        handles: Iterable[str] | None = None,
+    ) -> int:
+        """S10: log the owner out everywhere (only of `handles`, when given) except `keep`;
+        returns how many live sessions it ended. Each is replaced by a short-lived tombstone,
+        so no request still holding it, nor a login in flight, can bring it back (R24)."""
+        kept = keep.handle if isinstance(keep, Session | SessionInfo) else keep
+        if kept is not None and not isinstance(kept, str):
+            raise TypeError("store.revoke(keep=...) takes a Session, a SessionInfo or a handle")
+        if isinstance(handles, str):
+            raise TypeError("store.revoke(handles=...) takes a list of handles, not one")
+        return await self._io.revoke(self._owner_text(owner, "revoke"), kept, handles)
+
+    def _owner_text(self, owner: object, method: str) -> str:
+        if self.config.owner_key is None:
+            raise ValueError(f"store.{method}() needs Config(owner_key=...): what names an owner")
+        if isinstance(owner, bool) or not isinstance(owner, str | int):
+            raise TypeError(f"store.{method}() takes the owner as a str or an int")
+        return str(owner)
 
     async def reset(self) -> None:
         """Delete every session of this store's storage."""

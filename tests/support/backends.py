@@ -67,6 +67,9 @@ def make_backend(label: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
     if label == "memcache":
         server = request.getfixturevalue("memcached_server")
         return Backend(label, "memcache", {"servers": server.address, "key_prefix": prefix})
+    if label == "memcache-two":
+        servers = [server.address for server in request.getfixturevalue("memcached_two")]
+        return Backend(label, "memcache", {"servers": servers, "key_prefix": prefix})
     raise AssertionError(label)
 
 
@@ -74,5 +77,18 @@ def make_backend(label: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
 def storage_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     label: str = request.param
     if not _installed(BACKENDS[label]):
+        pytest.skip(f"the {label} storage plugin is not installed")
+    return make_backend(label, request, tmp_path)
+
+
+# Where keys spread over several servers matters too: memcached across two of them.
+SPREAD_BACKENDS = {**BACKENDS, "memcache-two": "sessionware_memcache"}
+
+
+@pytest.fixture(params=list(SPREAD_BACKENDS))
+def spread_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """Every backend of `storage_backend`, plus memcached over two servers."""
+    label: str = request.param
+    if not _installed(SPREAD_BACKENDS[label]):
         pytest.skip(f"the {label} storage plugin is not installed")
     return make_backend(label, request, tmp_path)

@@ -32,6 +32,21 @@ def memcached_server() -> Iterator[ServerProcess]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def memcached_two() -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two memcached for the whole run, keys spread over both; tests keep apart by prefix."""
+    first = start_memcached()
+    try:
+        second = start_memcached()
+    except BaseException:
+        first.stop()
+        raise
+    try:
+        yield first, second
+    finally:
+        stop_all(first, second)
+
+
 @pytest.fixture
 def memcached_pair() -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two memcached processes of this test's own, free to be stopped, paused or flushed."""

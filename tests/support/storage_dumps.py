@@ -7,6 +7,7 @@ Each dump is limited to the keys of one test (its key prefix, or its own file).
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,14 @@ async def _redis(backend: Backend) -> Dump:
 
 
 def _sqlite_file(path: Path) -> Dump:
+    """The live rows (an expired one is invisible, and swept later), and the file's bytes."""
     files = b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+    now_ms = time.time_ns() // 1_000_000
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT key, value FROM sessionware_sessions").fetchall()
+        rows = db.execute(
+            "SELECT key, value FROM sessionware_sessions WHERE expiry IS NULL OR expiry > ?",
+            (now_ms,),
+        ).fetchall()
     return Dump([(key.encode(), value) for key, value in rows], files)
 
 
