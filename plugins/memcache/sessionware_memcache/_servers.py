@@ -6,6 +6,8 @@ Everything here blocks, and runs only in the storage's worker threads.
 from __future__ import annotations
 
 import logging
+import select
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -191,10 +193,15 @@ def _compare_and_set(
     """One compare-and-set on one pymemcache `Client` (a pooled connection).
 
     A `Client` whose connection broke opens a new one on its next command, so one more try
-    is enough to get past a connection the server had closed while it sat in the pool.
+    is enough to get past a connection the server had closed while it sat in the pool. An
+    `add` is not retried, so its connection is checked first: after a restart of memcached
+    (or its idle_timeout), each pooled connection would otherwise lose one `add` and cost
+    the caller a retry.
     """
     args: tuple[Any, ...]
     if expected is None:
+        if client.sock is not None and _closed_by_server(client.sock):
+            client.close()  # the add then goes out on a new connection
         command, args = client.add, (key, value, expire)
     else:
         current, token = _read_again_if_dropped(client.gets, key)
@@ -214,3 +221,13 @@ def _read_again_if_dropped(read: Callable[[str], T], key: str) -> T:
         return read(key)
     except _DROPPED:
         return read(key)
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read, without reading it: the server's
+    close (or an error), since memcached never speaks unasked. One poll, about a µs."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])  # Windows: no poll, no descriptor limit

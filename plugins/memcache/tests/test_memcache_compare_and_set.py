@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -129,6 +130,20 @@ async def test_compare_and_set_over_two_servers_uses_each_keys_own_server(
         assert direct(memcached_pair[home[key]]).get(wire) == b"replaced"
         assert direct(memcached_pair[1 - home[key]]).get(wire) is None
     await backend.close()
+
+
+async def test_after_a_restart_no_pooled_connection_loses_an_add(
+    memcached_pair: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """The connections from before the restart are closed; an add must not go out on one,
+    where its reply would be lost and the caller told False for a key nobody holds."""
+    server = memcached_pair[0]
+    storage = MemcacheStorage(servers=server.address, max_pool_size=4)
+    await asyncio.gather(*(storage.storage_set(f"warm-{i}", b"v", 60) for i in range(40)))
+    server.restart()
+    created = [await storage.storage_compare_and_set(f"new-{i}", None, b"v", 60) for i in range(8)]
+    assert created == [True] * 8
+    await storage.storage_close()
 
 
 # -- values and errors ------------------------------------------------------------------------
