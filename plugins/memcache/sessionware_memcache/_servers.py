@@ -6,6 +6,8 @@ Everything here blocks, and runs only in the storage's worker threads.
 from __future__ import annotations
 
 import logging
+import select
+import socket
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -20,8 +22,9 @@ T = TypeVar("T")
 
 logger = logging.getLogger("sessionware.memcache")
 
-#: The server closed a pooled connection (it restarted, or dropped an idle client). The call
-#: is sent again on another connection: get, set, delete and flush_all are all idempotent.
+#: The server closed a pooled connection (it restarted, or dropped an idle client). get, set,
+#: delete and flush_all are idempotent, so they are sent again on another connection. A
+#: compare-and-set is not: its write may have landed before the reply was lost.
 _DROPPED = (
     MemcacheUnexpectedCloseError,
     ConnectionResetError,
@@ -62,7 +65,8 @@ class Server:
         self._why = ""
 
     def call(self, operation: Callable[..., T], *args: Any) -> T:
-        """Run `operation(*args)` (a method of `pool`), honouring and updating the mark."""
+        """Run the idempotent `operation(*args)` (a method of `pool`), honouring and updating
+        the mark; sent again on another connection when the pooled one was closed."""
         if self._down_until:
             self._admit()
         for _ in range(self._retries):
@@ -81,6 +85,27 @@ class Server:
         except OSError as exc:
             self._mark_down(exc)
             raise
+
+    def compare_and_set(self, key: str, expected: bytes | None, value: bytes, expire: int) -> bool:
+        """`add` (expected None) or `gets` then `cas`, on one connection, never sent twice.
+
+        The connection is held for both commands, so the `cas` goes out on a connection that
+        has just answered. When the reply to the write is lost, whether it landed is unknown:
+        the key is read again (a read may be resent) and the answer is whether it now holds
+        `value`. A caller that gets False re-reads and tries again, so a write that landed
+        and was then overwritten costs a retry, never a lost or doubled update.
+        """
+        if self._down_until:
+            self._admit()
+        try:
+            with self.pool.client_pool.get_and_release(destroy_on_fail=True) as client:
+                stored = _compare_and_set(client, key, expected, value, expire)
+        except OSError as exc:
+            self._mark_down(exc)
+            raise
+        if self._down_until:
+            self._mark_up()
+        return stored
 
     def close(self) -> None:
         self.pool.close()
@@ -154,6 +179,55 @@ class Servers:
         server = self.for_key(key)
         server.call(server.pool.delete, key)
 
+    def compare_and_set(self, key: str, expected: bytes | None, value: bytes, expire: int) -> bool:
+        return self.for_key(key).compare_and_set(key, expected, value, expire)
+
     def close(self) -> None:
         for server in self.all:
             server.close()
+
+
+def _compare_and_set(
+    client: Any, key: str, expected: bytes | None, value: bytes, expire: int
+) -> bool:
+    """One compare-and-set on one pymemcache `Client` (a pooled connection).
+
+    A `Client` whose connection broke opens a new one on its next command, so one more try
+    is enough to get past a connection the server had closed while it sat in the pool. An
+    `add` is not retried, so its connection is checked first: after a restart of memcached
+    (or its idle_timeout), each pooled connection would otherwise lose one `add` and cost
+    the caller a retry.
+    """
+    args: tuple[Any, ...]
+    if expected is None:
+        if client.sock is not None and _closed_by_server(client.sock):
+            client.close()  # the add then goes out on a new connection
+        command, args = client.add, (key, value, expire)
+    else:
+        current, token = _read_again_if_dropped(client.gets, key)
+        if current != expected:
+            return False
+        command, args = client.cas, (key, value, token, expire)
+    try:
+        # add answers True, or False where a live item is; cas answers True, False (changed
+        # since the gets) or None (gone since the gets).
+        return command(*args) is True
+    except _DROPPED:
+        return bool(_read_again_if_dropped(client.get, key) == value)
+
+
+def _read_again_if_dropped(read: Callable[[str], T], key: str) -> T:
+    try:
+        return read(key)
+    except _DROPPED:
+        return read(key)
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether an idle connection has something to read, without reading it: the server's
+    close (or an error), since memcached never speaks unasked. One poll, about a µs."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([sock], [], [], 0)[0])  # Windows: no poll, no descriptor limit

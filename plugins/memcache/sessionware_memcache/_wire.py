@@ -19,9 +19,10 @@ class KeyMapper:
     """Turns a storage key into a memcached key under the prefix.
 
     A key that is printable ASCII without spaces, does not start with "#" and fits within
-    250 bytes with the prefix is used as it is (every valid session id does, under the
-    default prefix). Any other key is stored as prefix + "#" + its SHA-256 in hex, so every
-    key works and no two keys meet.
+    250 bytes with the prefix is used as it is: a session's handle (43 characters) and the
+    core's own keys (`~o.` + 43 for an owner index) fit under any allowed prefix. Any other
+    key is stored as prefix + "#" + its SHA-256 in hex, so every key works and no two keys
+    meet.
     """
 
     __slots__ = ("_longest", "_prefix")

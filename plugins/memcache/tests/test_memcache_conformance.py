@@ -22,7 +22,9 @@ def servers() -> Iterator[tuple[ServerProcess, ServerProcess]]:
         stop_all(first, second)
 
 
-def _prefix() -> str:
+@pytest.fixture
+def prefix() -> str:
+    """One key prefix per test, shared by `storage` and `other_client`."""
     return f"t{uuid.uuid4().hex[:12]}:"
 
 
@@ -30,13 +32,21 @@ class TestMemcacheConformance(StorageConformance):
     ttl_resolution = 1.0
 
     @pytest.fixture
-    def storage(self, servers: tuple[ServerProcess, ServerProcess]) -> MemcacheStorage:
-        return MemcacheStorage(servers=servers[0].address, key_prefix=_prefix())
+    def storage(self, servers: tuple[ServerProcess, ServerProcess], prefix: str) -> MemcacheStorage:
+        return MemcacheStorage(servers=servers[0].address, key_prefix=prefix)
 
     @pytest.fixture
-    def other_storage(self, servers: tuple[ServerProcess, ServerProcess]) -> MemcacheStorage:
+    def other_storage(
+        self, servers: tuple[ServerProcess, ServerProcess], prefix: str
+    ) -> MemcacheStorage:
         """On the other server: a reset flushes only the servers it is configured with."""
-        return MemcacheStorage(servers=servers[1].address, key_prefix=_prefix())
+        return MemcacheStorage(servers=servers[1].address, key_prefix=f"other-{prefix}")
+
+    @pytest.fixture
+    def other_client(
+        self, servers: tuple[ServerProcess, ServerProcess], prefix: str
+    ) -> MemcacheStorage:
+        return MemcacheStorage(servers=servers[0].address, key_prefix=prefix)
 
 
 class TestMemcacheConformanceOverTwoServers(StorageConformance):
@@ -45,5 +55,11 @@ class TestMemcacheConformanceOverTwoServers(StorageConformance):
     ttl_resolution = 1.0
 
     @pytest.fixture
-    def storage(self, servers: tuple[ServerProcess, ServerProcess]) -> MemcacheStorage:
-        return MemcacheStorage(servers=[server.address for server in servers], key_prefix=_prefix())
+    def storage(self, servers: tuple[ServerProcess, ServerProcess], prefix: str) -> MemcacheStorage:
+        return MemcacheStorage(servers=[server.address for server in servers], key_prefix=prefix)
+
+    @pytest.fixture
+    def other_client(
+        self, servers: tuple[ServerProcess, ServerProcess], prefix: str
+    ) -> MemcacheStorage:
+        return MemcacheStorage(servers=[server.address for server in servers], key_prefix=prefix)

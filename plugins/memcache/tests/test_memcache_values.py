@@ -57,11 +57,19 @@ async def test_an_empty_value_is_stored_and_read_back_empty(backend: StorageCall
     assert await backend.get("empty") == b""
 
 
-async def test_session_ids_are_stored_under_the_prefix(
-    backend: StorageCalls, memcached_server: ServerProcess, direct: Direct
+@pytest.mark.parametrize(
+    "key",
+    [
+        "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg",  # a session's handle
+        "~o.n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg",  # an owner index
+        "az-AZ_09.~+/=",
+    ],
+)
+async def test_storage_keys_are_stored_as_they_are_under_the_prefix(
+    backend: StorageCalls, memcached_server: ServerProcess, direct: Direct, key: str
 ) -> None:
-    await backend.set("az-AZ_09.~+/=", b"plain", 60)
-    assert direct(memcached_server).get(b"values:az-AZ_09.~+/=") == b"plain"
+    await backend.set(key, b"plain", 60)
+    assert direct(memcached_server).get(f"values:{key}".encode()) == b"plain"
 
 
 async def test_keys_memcached_cannot_hold_are_hashed_and_still_work(

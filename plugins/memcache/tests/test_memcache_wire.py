@@ -48,10 +48,11 @@ def test_non_finite_ttl_is_a_value_error(bad: float) -> None:
         wire_expiry(bad, NOW)
 
 
-def test_every_valid_session_id_is_used_as_it_is() -> None:
+def test_every_key_the_core_uses_is_used_as_it_is() -> None:
     key = KeyMapper("sessionware:")
-    for session_id in ["A", "az-AZ_09.~+/=", "x" * 128, "aGVsbG8gd29ybGQ+/w=="]:
-        assert key(session_id) == "sessionware:" + session_id
+    handle = "n4bQgYhMfWWaL-qgxVrQFaO_TxsrC4Is0V1sFbDwCgg"
+    for core_key in [handle, "~o." + handle, "A", "az-AZ_09.~+/=", "x" * 128]:
+        assert key(core_key) == "sessionware:" + core_key
 
 
 @pytest.mark.parametrize(
