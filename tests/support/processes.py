@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ HOST = "127.0.0.1"
 
 
 @functools.cache
-def _scratch_root() -> Path:
+def scratch_root() -> Path:
     """One folder per test run for server files, removed when the run ends."""
     root = Path(tempfile.mkdtemp(prefix="sessionware-servers-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
@@ -42,15 +42,18 @@ def _apt_install(package: str) -> None:
         subprocess.run(install, env=env, capture_output=True, check=False)
 
 
-def require_binary(name: str, package: str) -> str:
+def require_binary(
+    name: str, package: str, *, find: Callable[[str], str | None] = shutil.which
+) -> str:
     """The path of a server binary, installing its Debian package first when we are root.
 
+    `find` looks for it (PATH by default; some packages keep their programs elsewhere).
     Missing it, the test skips with the reason, except under CI=true, where it fails.
     """
-    path = shutil.which(name)
+    path = find(name)
     if path is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
         _apt_install(package)
-        path = shutil.which(name)
+        path = find(name)
     if path is None:
         reason = f"{name} is not installed (apt-get install {package})"
         if os.environ.get("CI") == "true":
@@ -79,7 +82,7 @@ class ServerProcess:
         self.argv = list(argv)
         self.host = HOST
         self.port = port
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_scratch_root()))
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"{name}-", dir=scratch_root()))
         self.log_path = self.workdir / f"{name}-{port}.log"
         self._process: subprocess.Popen[bytes] | None = None
 

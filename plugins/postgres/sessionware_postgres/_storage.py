@@ -1,0 +1,274 @@
+"""Sessions in one PostgreSQL table, through an asyncpg pool of the running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pluggy
+
+from ._config import PostgresConfig
+from ._schema import SWEEP_BATCH, Statements, microseconds, prepare_table
+
+hookimpl = pluggy.HookimplMarker("sessionware")
+
+log = logging.getLogger("sessionware.postgres")
+
+#: The least time a statement is given once it has its connection, even when the wait for
+#: the connection used up nearly all of `timeout`.
+_LEAST = 0.001
+
+
+async def _keep_session_state(connection: Any) -> None:
+    """The pool's reset on release. Its default (RESET ALL, UNLISTEN *, …) costs a round
+    trip per call, and the storage never changes a connection's session state."""
+
+
+@dataclass(eq=False)
+class _Binding:
+    """What belongs to one event loop: asyncpg pools and tasks cannot move between loops."""
+
+    loop: asyncio.AbstractEventLoop
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pool: Any = None
+    sweeper: asyncio.Task[None] | None = None
+
+
+class PostgresStorage:
+    """Sessions shared by every process and machine that reaches the same table.
+
+    Built outside any event loop; the pool opens on the loop of the first call. When a
+    later call comes from another loop (``asyncio.run`` twice, a test client per request),
+    the storage leaves the old pool behind and opens a new one there. When the loop a pool
+    belongs to shuts down (``asyncio.run`` cancels its tasks), the sweep task closes the
+    pool while that loop still runs.
+    """
+
+    name = "postgres"
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+        table: str | None = None,
+        min_size: int | None = None,
+        max_size: int | None = None,
+        timeout: float | None = None,
+        gc_interval: float | None = None,
+        reset_on_start: bool | None = None,
+    ) -> None:
+        self.config = PostgresConfig.from_options(
+            url=url,
+            host=host,
+            port=port,
+            user=user,
+            password=password,
+            database=database,
+            table=table,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            gc_interval=gc_interval,
+            reset_on_start=reset_on_start,
+        )
+        self._sql = Statements.for_table(self.config.table)
+        self._timeout = self.config.timeout
+        self._binding: _Binding | None = None
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"<PostgresStorage {self.config.describe()}>"
+
+    @hookimpl
+    async def storage_get(self, key: str) -> bytes | None:
+        value: bytes | None = await self._fetch(self._sql.get, key)
+        return value
+
+    @hookimpl
+    async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
+        await self._fetch(self._sql.set, key, bytes(value), microseconds(expires_in))
+
+    @hookimpl
+    async def storage_compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
+    ) -> bool:
+        """One statement either way; never sent twice (a lost reply is an error)."""
+        if expected is None:
+            done = await self._fetch(self._sql.create, key, bytes(value), microseconds(expires_in))
+        else:
+            done = await self._fetch(
+                self._sql.replace, key, bytes(value), microseconds(expires_in), bytes(expected)
+            )
+        return done is not None
+
+    @hookimpl
+    async def storage_delete(self, key: str) -> None:
+        await self._fetch(self._sql.delete, key)
+
+    @hookimpl
+    async def storage_reset(self) -> None:
+        """Empty this storage's table; other tables, in the same database or not, stay."""
+        await self._fetch(self._sql.reset)
+
+    @hookimpl
+    async def storage_close(self) -> None:
+        """Stop the sweep and close the pool; a later call opens a new one."""
+        binding, self._binding = self._binding, None
+        if binding is None:
+            return
+        if binding.loop is not asyncio.get_running_loop():
+            _abandon(binding)
+            return
+        sweeper, binding.sweeper = binding.sweeper, None
+        if sweeper is not None and not sweeper.done():
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        await self._close_pool(binding)
+
+    async def sweep(self) -> int:
+        """Delete every expired row now; returns how many went. Rows without expiry stay."""
+        removed = 0
+        while True:
+            count: int = await self._fetch(self._sql.sweep, SWEEP_BATCH)
+            removed += count
+            if count < SWEEP_BATCH:
+                return removed
+
+    async def _fetch(self, sql: str, *args: Any) -> Any:
+        """Run one statement on a pooled connection; the whole call, the wait for a
+        connection included, is bounded by `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        binding = self._binding
+        try:
+            async with asyncio.timeout_at(deadline):
+                if binding is None or binding.loop is not loop:
+                    binding = self._bind(loop)
+                pool = binding.pool
+                if pool is None:
+                    pool = await self._open(binding)
+                connection = await pool.acquire()
+        except TimeoutError:
+            raise TimeoutError(
+                f"postgres storage: no connection within {self._timeout} s (timeout): every "
+                f"one of the max_size={self.config.max_size} connections is busy, or the "
+                "server does not answer"
+            ) from None
+        try:
+            result = await connection.fetchval(
+                sql, *args, timeout=max(deadline - loop.time(), _LEAST)
+            )
+        except BaseException as exc:
+            # A statement cut short leaves its connection busy until the server confirms
+            # the cancel: wait for that no longer than the call has left (asyncpg then
+            # drops the connection instead).
+            with contextlib.suppress(Exception):
+                await pool.release(connection, timeout=max(deadline - loop.time(), _LEAST))
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(
+                    f"postgres storage: no answer within {self._timeout} s (timeout)"
+                ) from None
+            raise
+        await pool.release(connection)
+        return result
+
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> _Binding:
+        """Move to `loop`, leaving whatever was opened on the previous one behind."""
+        old, self._binding = self._binding, _Binding(loop)
+        if old is not None:
+            _abandon(old)
+        return self._binding
+
+    async def _open(self, binding: _Binding) -> Any:
+        """The pool of `binding`, opened once however many calls ask at the same time."""
+        async with binding.opening:
+            if binding.pool is not None:
+                return binding.pool
+            config = self.config
+            pool = await asyncpg.create_pool(
+                host=config.host,
+                port=config.port,
+                user=config.user,
+                password=config.password,
+                database=config.database,
+                min_size=config.min_size,
+                max_size=config.max_size,
+                timeout=config.timeout,
+                reset=_keep_session_state,
+            )
+            try:
+                async with pool.acquire() as connection:
+                    empty = config.reset_on_start and not self._started
+                    await prepare_table(connection, self._sql, empty=empty)
+            except BaseException:
+                pool.terminate()
+                raise
+            self._started = True
+            binding.pool = pool
+            binding.sweeper = binding.loop.create_task(
+                self._sweep_forever(binding), name=f"sessionware-postgres-sweep:{config.table}"
+            )
+            return pool
+
+    async def _sweep_forever(self, binding: _Binding) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.config.gc_interval)
+                if self._binding is not binding or binding.pool is None:
+                    return
+                try:
+                    await self.sweep()
+                except Exception:
+                    log.warning("postgres storage: sweeping %r failed", self, exc_info=True)
+        except asyncio.CancelledError:
+            # Not cancelled by storage_close (which lets go of the task first): the loop is
+            # shutting down. Close the pool while the loop still runs its last callbacks.
+            if binding.sweeper is asyncio.current_task():
+                binding.sweeper = None
+                await self._close_pool(binding)
+            raise
+
+    async def _close_pool(self, binding: _Binding) -> None:
+        """Close gracefully within `timeout`; past it, or on any error, drop the sockets."""
+        pool, binding.pool = binding.pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), self._timeout)
+        except Exception:
+            log.debug("postgres storage: closing the pool of %r failed", self, exc_info=True)
+            pool.terminate()
+        except asyncio.CancelledError:
+            pool.terminate()
+            raise
+
+
+def _abandon(binding: _Binding) -> None:
+    """Let go of a binding whose loop is no longer the running one.
+
+    A pool can only be closed on its own loop: that loop closes it when it runs again. A
+    loop already closed cannot run anything; its sockets then close when collected.
+    """
+    pool, binding.pool = binding.pool, None
+    sweeper, binding.sweeper = binding.sweeper, None
+    if binding.loop.is_closed():
+        return
+
+    def close() -> None:
+        if sweeper is not None:
+            sweeper.cancel()
+        if pool is not None:
+            pool.terminate()
+
+    with contextlib.suppress(RuntimeError):  # the loop closed just now
+        binding.loop.call_soon_threadsafe(close)
