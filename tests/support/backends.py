@@ -19,6 +19,7 @@ BACKENDS = {
     "sqlite-file": "sessionware_sqlite",
     "sqlite-memory": "sessionware_sqlite",
     "memcache": "sessionware_memcache",
+    "postgres": "sessionware_postgres",
 }
 
 
@@ -67,6 +68,10 @@ def make_backend(label: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
     if label == "memcache":
         server = request.getfixturevalue("memcached_server")
         return Backend(label, "memcache", {"servers": server.address, "key_prefix": prefix})
+    if label == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        table = f"t_{uuid.uuid4().hex[:16]}"
+        return Backend(label, "postgres", {"url": server.url, "table": table})
     raise AssertionError(label)
 
 
