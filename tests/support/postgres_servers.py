@@ -11,6 +11,7 @@ waiting for them as SIGTERM's smart shutdown would.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -133,18 +134,52 @@ class PostgresServer(ServerProcess):
                 raise TimeoutError(f"postgres on port {self.port} is not ready")
             time.sleep(0.02)
 
+    def pause(self) -> None:
+        """SIGSTOP the postmaster, then each of its processes: connections stay open and
+        nothing answers. (Every backend leads a process group of its own, so one signal to
+        the postmaster's group would not reach them.)"""
+        assert self._process is not None
+        self._signal_all(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._signal_all(self._process.pid, signal.SIGCONT)
+
+    @staticmethod
+    def _signal_all(postmaster: int, signum: int) -> None:
+        os.kill(postmaster, signum)
+        for child in _children(postmaster):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
     def stop(self) -> None:
         """Fast shutdown: clients are disconnected and the data written out."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):
+            self._signal_all(process.pid, signal.SIGCONT)
         process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGQUIT)  # immediate shutdown: ends every backend
             process.wait(timeout=10)
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc."""
+    found = []
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = Path(stat).read_text()
+        except OSError:
+            continue  # ended meanwhile
+        # pid (command) state ppid ...: the command may hold spaces and parentheses.
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid:
+            found.append(int(stat.split("/")[2]))
+    return found
 
 
 def _owned_folder(account: pwd.struct_passwd | None) -> Path:

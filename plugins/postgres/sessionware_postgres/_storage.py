@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,9 @@ hookimpl = pluggy.HookimplMarker("sessionware")
 
 log = logging.getLogger("sessionware.postgres")
 
+#: How the storage's connections show in pg_stat_activity.
+APPLICATION_NAME = "sessionware"
+
 #: The least time a statement is given once it has its connection, even when the wait for
 #: the connection used up nearly all of `timeout`.
 _LEAST = 0.001
@@ -28,6 +33,16 @@ async def _keep_session_state(connection: Any) -> None:
     trip per call, and the storage never changes a connection's session state."""
 
 
+def _server_settings(timeout: float) -> dict[str, str]:
+    """Set on each connection. The server gives up a statement after twice `timeout`: the
+    client gives up first and asks the server to cancel; should that request be lost, a
+    statement whose caller saw a timeout still cannot land much later."""
+    return {
+        "application_name": APPLICATION_NAME,
+        "statement_timeout": str(math.ceil(2 * timeout * 1000)),
+    }
+
+
 @dataclass(eq=False)
 class _Binding:
     """What belongs to one event loop: asyncpg pools and tasks cannot move between loops."""
@@ -36,6 +51,9 @@ class _Binding:
     opening: asyncio.Lock = field(default_factory=asyncio.Lock)
     pool: Any = None
     sweeper: asyncio.Task[None] | None = None
+    releases: set[asyncio.Task[None]] = field(default_factory=set)
+    #: Calls holding or waiting for one of the pool's connections.
+    busy: int = 0
 
 
 class PostgresStorage:
@@ -145,42 +163,59 @@ class PostgresStorage:
                 return removed
 
     async def _fetch(self, sql: str, *args: Any) -> Any:
-        """Run one statement on a pooled connection; the whole call, the wait for a
-        connection included, is bounded by `timeout`."""
+        """Run one statement on a pooled connection, the whole call bounded by `timeout`.
+
+        While the storage's own calls leave a connection free, taking it needs no timer of
+        ours: it is at hand, or being opened under asyncpg's connect timeout (the same
+        `timeout`). Only a call that must wait for another to give one back, or for the pool
+        to open, is put under a deadline here. That saves a timer per call (about 5 µs).
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         binding = self._binding
+        if binding is None or binding.loop is not loop:
+            binding = self._bind(loop)
+        binding.busy += 1
+        try:
+            pool = binding.pool
+            if pool is not None and binding.busy <= self.config.max_size:
+                connection = await pool.acquire()
+            else:
+                pool, connection = await self._acquire_by(binding, deadline)
+        except BaseException:
+            binding.busy -= 1
+            raise
+        try:
+            result = await connection.fetchval(
+                sql, *args, timeout=max(deadline - loop.time(), _LEAST)
+            )
+        except BaseException as exc:
+            _release_later(binding, pool, connection, self._timeout)
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(
+                    f"postgres storage: no answer within {self._timeout} s (timeout)"
+                ) from None
+            raise
+        try:
+            await pool.release(connection)
+        finally:
+            binding.busy -= 1
+        return result
+
+    async def _acquire_by(self, binding: _Binding, deadline: float) -> tuple[Any, Any]:
+        """Open the pool if need be and wait for a connection, until `deadline`."""
         try:
             async with asyncio.timeout_at(deadline):
-                if binding is None or binding.loop is not loop:
-                    binding = self._bind(loop)
                 pool = binding.pool
                 if pool is None:
                     pool = await self._open(binding)
-                connection = await pool.acquire()
+                return pool, await pool.acquire()
         except TimeoutError:
             raise TimeoutError(
                 f"postgres storage: no connection within {self._timeout} s (timeout): every "
                 f"one of the max_size={self.config.max_size} connections is busy, or the "
                 "server does not answer"
             ) from None
-        try:
-            result = await connection.fetchval(
-                sql, *args, timeout=max(deadline - loop.time(), _LEAST)
-            )
-        except BaseException as exc:
-            # A statement cut short leaves its connection busy until the server confirms
-            # the cancel: wait for that no longer than the call has left (asyncpg then
-            # drops the connection instead).
-            with contextlib.suppress(Exception):
-                await pool.release(connection, timeout=max(deadline - loop.time(), _LEAST))
-            if isinstance(exc, TimeoutError):
-                raise TimeoutError(
-                    f"postgres storage: no answer within {self._timeout} s (timeout)"
-                ) from None
-            raise
-        await pool.release(connection)
-        return result
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> _Binding:
         """Move to `loop`, leaving whatever was opened on the previous one behind."""
@@ -204,6 +239,8 @@ class PostgresStorage:
                 min_size=config.min_size,
                 max_size=config.max_size,
                 timeout=config.timeout,
+                command_timeout=config.timeout,
+                server_settings=_server_settings(config.timeout),
                 reset=_keep_session_state,
             )
             try:
@@ -251,6 +288,29 @@ class PostgresStorage:
         except asyncio.CancelledError:
             pool.terminate()
             raise
+
+
+def _release_later(binding: _Binding, pool: Any, connection: Any, timeout: float) -> None:
+    """Give a connection back once its statement is over, without making the caller wait.
+
+    After a timeout or a cancellation asyncpg asks the server to cancel the statement; the
+    connection serves again once the server confirms, or is dropped after `timeout`. Until
+    then a write that timed out might still land, so the cancel is let through rather than
+    cut short by dropping the connection first.
+    """
+    release = binding.loop.create_task(pool.release(connection, timeout=timeout))
+    binding.releases.add(release)
+    release.add_done_callback(_settle_release(binding))
+
+
+def _settle_release(binding: _Binding) -> Callable[[asyncio.Task[None]], None]:
+    def settle(release: asyncio.Task[None]) -> None:
+        binding.releases.discard(release)
+        binding.busy -= 1
+        if not release.cancelled() and release.exception() is not None:
+            log.debug("postgres storage: a connection was dropped", exc_info=release.exception())
+
+    return settle
 
 
 def _abandon(binding: _Binding) -> None:
