@@ -32,6 +32,14 @@ async def _rows(admin: asyncpg.Connection, table: str) -> int:
     return count
 
 
+async def _no_statement_waits(admin: asyncpg.Connection) -> None:
+    """Until no statement waits for a lock: the server has taken the cancel requests."""
+    deadline = time.monotonic() + 5
+    while await admin.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
+        assert time.monotonic() < deadline, "a cancelled write still waits on the server"
+        await asyncio.sleep(0.02)
+
+
 # -- the table --------------------------------------------------------------------------
 
 
@@ -266,14 +274,47 @@ async def test_a_statement_held_up_on_the_server_is_cancelled_at_the_timeout(
             with pytest.raises(TimeoutError, match=r"no answer within 0\.5 s \(timeout\)"):
                 await storage.storage_set("locked", b"after", 60)
             assert time.monotonic() - began < 1.5
-            deadline = time.monotonic() + 5
-            while await admin.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
-                assert time.monotonic() < deadline, "the write still waits on the server"
-                await asyncio.sleep(0.02)
+            await _no_statement_waits(admin)
         # The server cancelled the write; the pool's one connection serves the next calls.
         assert await storage.storage_get("locked") == b"before"
         await storage.storage_set("locked", b"after", 60)
         assert await storage.storage_get("locked") == b"after"
+    finally:
+        await storage.storage_close()
+
+
+async def test_the_callers_own_cancellation_and_timeouts_stay_its_own(
+    postgres_server: PostgresServer, admin: asyncpg.Connection, table: str
+) -> None:
+    """The storage bounds calls by cancelling them as asyncio.timeout does; a caller's own
+    cancellation or shorter timeout must come out as the caller's, never as the storage's,
+    and leave the task with no cancellation pending."""
+    storage = PostgresStorage(url=postgres_server.url, table=table, timeout=2.0)
+    try:
+        await storage.storage_set("locked", b"before", 60)
+        async with admin.transaction():
+            await admin.execute(f"SELECT 1 FROM \"{table}\" WHERE key = 'locked' FOR UPDATE")
+
+            blocked = asyncio.create_task(storage.storage_set("locked", b"lost", 60))
+            await asyncio.sleep(0.2)
+            blocked.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await blocked
+
+            with pytest.raises(TimeoutError) as mine:
+                async with asyncio.timeout(0.2):
+                    await storage.storage_set("locked", b"lost", 60)
+            assert "postgres storage" not in str(mine.value)
+
+            with pytest.raises(TimeoutError, match="postgres storage: no answer"):
+                async with asyncio.timeout(30):
+                    await storage.storage_set("locked", b"lost", 60)
+            task = asyncio.current_task()
+            assert task is not None
+            assert task.cancelling() == 0
+            await _no_statement_waits(admin)
+        # Each of the three writes was cancelled on the server: none landed.
+        assert await storage.storage_get("locked") == b"before"
     finally:
         await storage.storage_close()
 
