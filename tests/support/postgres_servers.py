@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from .processes import HOST, ServerProcess, free_port, require_binary, scratch_root
+from .processes import HOST, ServerProcess, _scratch_root, free_port, require_binary
 
 #: The system user a cluster runs as when the tests run as root (Debian creates it).
 SERVER_USER = "postgres"
@@ -39,7 +39,6 @@ _SETTINGS = {
     "fsync": "off",
     "full_page_writes": "off",
     "max_connections": "300",
-    "log_min_messages": "warning",
 }
 
 
@@ -184,7 +183,7 @@ def _children(pid: int) -> list[int]:
 
 def _owned_folder(account: pwd.struct_passwd | None) -> Path:
     """A folder of the run for one cluster, which the server's user owns and can reach."""
-    root = scratch_root()
+    root = _scratch_root()
     if account is not None:
         root.chmod(0o711)  # others may pass through the run's folder, not list it
     workdir = Path(tempfile.mkdtemp(prefix="postgres-", dir=root))

@@ -20,7 +20,7 @@ HOST = "127.0.0.1"
 
 
 @functools.cache
-def scratch_root() -> Path:
+def _scratch_root() -> Path:
     """One folder per test run for server files, removed when the run ends."""
     root = Path(tempfile.mkdtemp(prefix="sessionware-servers-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
@@ -82,7 +82,7 @@ class ServerProcess:
         self.argv = list(argv)
         self.host = HOST
         self.port = port
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"{name}-", dir=scratch_root()))
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"{name}-", dir=_scratch_root()))
         self.log_path = self.workdir / f"{name}-{port}.log"
         self._process: subprocess.Popen[bytes] | None = None
 
