@@ -11,7 +11,7 @@ from sessionware_postgres import PostgresStorage
 
 from tests.support.postgres_servers import PostgresServer
 
-INCREMENTS = 300
+INCREMENTS = 1000  # each: about a second, so that the two runs overlap even on a busy machine
 
 # Each worker waits for "go" on stdin, so that both race from their first increment.
 WORKER = textwrap.dedent(
@@ -74,7 +74,7 @@ def test_two_processes_racing_increments_lose_none(
                 worker.wait()
     assert asyncio.run(_read(postgres_server, table, "counter")) == str(2 * INCREMENTS).encode()
     # Each process runs one increment at a time: a lost compare-and-set lost to the other.
-    assert retried > 0
+    assert retried > 0, "the two processes never raced"
 
 
 async def _read(server: PostgresServer, table: str, key: str) -> bytes | None:
