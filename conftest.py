@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.support.redis_servers",
     "tests.support.memcached_servers",
+    "tests.support.postgres_servers",
     "tests.support.backends",
     "tests.support.demo",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 from sessionware import Config, Store
 
 from . import litestar_apps, starlette_apps
-from .raw import MemcachePair, RedisPair, SqlitePair
+from .raw import MemcachePair, PostgresPair, RedisPair, SqlitePair
 from .scenarios import BenchApp
 from .servers import Servers, storage_factory, storage_options
 
@@ -159,4 +159,8 @@ async def build_lineup(backends: list[str], servers: Servers, *, peers: bool = T
     if "sqlite" in backends:
         paths = iter((servers.tmp / "raw.sqlite3", servers.tmp / "floor.sqlite3"))
         await _raw(lineup, "sqlite", lambda: SqlitePair(next(paths)))
+    if "postgres" in backends and servers.postgres is not None:
+        url = servers.postgres.url
+        tables = iter(("bench_raw_pair", "bench_floor_pair"))
+        await _raw(lineup, "postgres", lambda: PostgresPair(url, next(tables)))
     return lineup

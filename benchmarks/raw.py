@@ -135,3 +135,52 @@ class SqlitePair(_RawPair):
     async def close(self) -> None:
         if self._db is not None:
             await self._db.close()
+
+
+class PostgresPair(_RawPair):
+    """asyncpg SELECT + upsert on the plugin's table layout, each on a connection taken from
+    and given back to a pool set up as the plugin's (the same size, no reset round trip on
+    release); asyncpg's statement cache makes both prepared statements, one round trip each.
+    """
+
+    def __init__(self, url: str, table: str) -> None:
+        super().__init__("raw postgres select + upsert")
+        self._url = url
+        self._table = table
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        async def keep_session_state(connection: Any) -> None:
+            return None
+
+        self._pool = await asyncpg.create_pool(
+            self._url, min_size=1, max_size=10, reset=keep_session_state
+        )
+        name = f'"{self._table}"'
+        await self._pool.execute(
+            f'CREATE TABLE IF NOT EXISTS {name} (key text COLLATE "C" PRIMARY KEY, '
+            "value bytea NOT NULL, expires_at timestamptz NOT NULL)"
+        )
+        await self._pool.execute(
+            f"CREATE INDEX IF NOT EXISTS {self._table}_x ON {name} (expires_at)"
+        )
+        self._select = f"SELECT value FROM {name} WHERE key = $1 AND expires_at > now()"
+        self._upsert = (
+            f"INSERT INTO {name} (key, value, expires_at) "
+            "VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond') "
+            "ON CONFLICT (key) DO UPDATE "
+            "SET value = excluded.value, expires_at = excluded.expires_at"
+        )
+
+    async def pair(self) -> None:
+        pool = self._pool
+        async with pool.acquire() as connection:
+            self.last = await connection.fetchval(self._select, "pair")
+        async with pool.acquire() as connection:
+            await connection.fetchval(self._upsert, "pair", PAYLOAD, TTL * 1_000_000)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()

@@ -214,7 +214,7 @@ def floor_context(results: Results) -> list[str]:
     """
     series = results.scenarios.get("counter", {})
     lines = []
-    for backend in ("redis", "sqlite", "memcache"):
+    for backend in ("redis", "sqlite", "memcache", "postgres"):
         inside = series.get(f"{FLOOR} {backend} pair in handler")
         if inside is None:
             continue
@@ -245,6 +245,8 @@ def targets(results: Results) -> list[Target]:
         found += _counter_floor(results, "sqlite", OTHER_COUNTER_LIMIT)
     if "memcache" in asked:
         found += _counter_floor(results, "memcache", OTHER_COUNTER_LIMIT)
+    if "postgres" in asked:
+        found += _counter_floor(results, "postgres", OTHER_COUNTER_LIMIT)
     if "redis" in asked:
         found += _crowd(results) or [
             Target("64 concurrent clients on redis", "not measured", "", None)

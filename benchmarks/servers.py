@@ -1,7 +1,7 @@
 """The servers the benchmark starts for itself, and the sessionware storage options for each.
 
-redis-server and memcached run on free loopback ports through the test suite's own helpers
-(tests/support), never on a server that happens to be running on this machine.
+redis-server, memcached and PostgreSQL run on free loopback ports through the test suite's
+own helpers (tests/support), never on a server that happens to be running on this machine.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-BACKENDS = ("memory", "redis", "sqlite", "memcache")
+BACKENDS = ("memory", "redis", "sqlite", "memcache", "postgres")
 
 
 @dataclass
@@ -29,11 +29,12 @@ class Servers:
 
     redis: Any = None
     memcached: Any = None
+    postgres: Any = None
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sessionware-bench-")))
     notes: list[str] = field(default_factory=list)
 
     def stop(self) -> None:
-        for server in (self.redis, self.memcached):
+        for server in (self.redis, self.memcached, self.postgres):
             if server is not None:
                 server.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -60,6 +61,10 @@ def start_servers(backends: set[str]) -> Servers:
         from tests.support.memcached_servers import start_memcached
 
         servers.memcached = _start("memcached", start_memcached, servers.notes)
+    if "postgres" in backends:
+        from tests.support.postgres_servers import start_postgres
+
+        servers.postgres = _start("postgres", start_postgres, servers.notes)
     return servers
 
 
@@ -85,6 +90,10 @@ def storage_options(backend: str, servers: Servers, label: str) -> dict[str, Any
         if servers.memcached is None:
             return None
         return {"servers": servers.memcached.address, "key_prefix": f"bench-{label}:"}
+    if backend == "postgres":
+        if servers.postgres is None:
+            return None
+        return {"url": servers.postgres.url, "table": "bench_" + label.replace("-", "_")}
     raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 

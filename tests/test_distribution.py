@@ -49,6 +49,7 @@ def test_every_distribution_builds_a_wheel_with_py_typed(wheelhouse: Path) -> No
         "sessionware",
         "sessionware_memcache",
         "sessionware_memory",
+        "sessionware_postgres",
         "sessionware_redis",
         "sessionware_sqlite",
     ]

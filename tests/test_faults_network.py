@@ -10,7 +10,7 @@ frozen), and a phase after it. What must hold:
 - no user ever sees another's data, and counters stay exact up to the requests that failed
   (a failed save may or may not have reached the server before its answer was lost);
 - what the server still holds is intact. A server that kept its memory (killed connections,
-  a frozen process) or persisted it (redis with an append-only file) still holds every
+  a frozen process) or persisted it (redis with an append-only file, PostgreSQL) still holds every
   session, and each is found with its data. A server restarted without persistence holds
   nothing: every user must then start over exactly once, under a new id (R3), and the new
   sessions work.
@@ -38,6 +38,7 @@ from tests.support.load import (
     scaled,
 )
 from tests.support.memcached_servers import start_memcached
+from tests.support.postgres_servers import PostgresServer, start_postgres
 from tests.support.processes import ServerProcess
 from tests.support.redis_servers import RedisServer, redis_cli, start_redis
 
@@ -96,6 +97,16 @@ def memcached() -> Iterator[ServerProcess]:
         server.stop()
 
 
+@pytest.fixture
+def postgres() -> Iterator[PostgresServer]:
+    require_plugin("sessionware_postgres", "PostgresStorage")
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def redis_store(server: RedisServer) -> Store:
     options = {"url": server.url, "key_prefix": "faults:", "socket_timeout": TIMEOUT}
     return Store(Config(storage="redis", storage_options=options))
@@ -104,6 +115,11 @@ def redis_store(server: RedisServer) -> Store:
 def memcache_store(server: ServerProcess) -> Store:
     options = {"servers": server.address, "key_prefix": "faults:", "timeout": TIMEOUT}
     return Store(Config(storage="memcache", storage_options=options))
+
+
+def postgres_store(server: PostgresServer) -> Store:
+    options = {"url": server.url, "table": "faults", "timeout": TIMEOUT}
+    return Store(Config(storage="postgres", storage_options=options))
 
 
 # -- faults -----------------------------------------------------------------------------
@@ -281,4 +297,17 @@ async def test_memcached_frozen_during_load_times_out_and_loses_nothing(
 async def test_memcached_restarted_starts_everyone_over(memcached: ServerProcess) -> None:
     await check(
         "memcached: restarted", memcache_store(memcached), restart(memcached), server_forgets=True
+    )
+
+
+# -- postgres ---------------------------------------------------------------------------
+
+
+async def test_postgres_restarted_keeps_every_session(postgres: PostgresServer) -> None:
+    """A fast shutdown ends every pooled connection; the pool replaces them once it is back."""
+    await check(
+        "postgres: restarted (fast shutdown)",
+        postgres_store(postgres),
+        restart(postgres),
+        server_forgets=False,
     )

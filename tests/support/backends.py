@@ -19,6 +19,7 @@ BACKENDS = {
     "sqlite-file": "sessionware_sqlite",
     "sqlite-memory": "sessionware_sqlite",
     "memcache": "sessionware_memcache",
+    "postgres": "sessionware_postgres",
 }
 
 
@@ -70,6 +71,10 @@ def make_backend(label: str, request: pytest.FixtureRequest, tmp_path: Path) -> 
     if label == "memcache-two":
         servers = [server.address for server in request.getfixturevalue("memcached_two")]
         return Backend(label, "memcache", {"servers": servers, "key_prefix": prefix})
+    if label == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        table = f"t_{uuid.uuid4().hex[:16]}"
+        return Backend(label, "postgres", {"url": server.url, "table": table})
     raise AssertionError(label)
 
 

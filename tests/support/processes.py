@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -42,15 +42,18 @@ def _apt_install(package: str) -> None:
         subprocess.run(install, env=env, capture_output=True, check=False)
 
 
-def require_binary(name: str, package: str) -> str:
+def require_binary(
+    name: str, package: str, *, find: Callable[[str], str | None] = shutil.which
+) -> str:
     """The path of a server binary, installing its Debian package first when we are root.
 
+    `find` looks for it (PATH by default; some packages keep their programs elsewhere).
     Missing it, the test skips with the reason, except under CI=true, where it fails.
     """
-    path = shutil.which(name)
+    path = find(name)
     if path is None and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
         _apt_install(package)
-        path = shutil.which(name)
+        path = find(name)
     if path is None:
         reason = f"{name} is not installed (apt-get install {package})"
         if os.environ.get("CI") == "true":
