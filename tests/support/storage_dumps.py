@@ -6,6 +6,7 @@ Each dump is limited to the keys of one test (its key prefix, or its own file).
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -37,8 +38,10 @@ async def dump_storage(backend: Backend, plugin: Any) -> Dump:
         return await _redis(backend)
     if label == "sqlite-file":
         return _sqlite_file(Path(backend.options["database"]))
-    if label == "memcache":
+    if label.startswith("memcache"):
         return _memcache(backend)
+    if label == "postgres":
+        return await _postgres(backend)
     pytest.skip(f"{label}: no storage outside the process to read (the file variant covers it)")
 
 
@@ -76,21 +79,52 @@ def _sqlite_file(path: Path) -> Dump:
     return Dump([(key.encode(), value) for key, value in rows], files)
 
 
+async def _postgres(backend: Backend) -> Dump:
+    """The table's live rows, read over a connection of the test's own."""
+    import asyncpg
+
+    connection = await asyncpg.connect(backend.options["url"])
+    try:
+        rows = await connection.fetch(
+            f'SELECT key, value FROM "{backend.options["table"]}" WHERE expires_at > now()'
+        )
+    finally:
+        await connection.close()
+    return Dump([(row["key"].encode(), bytes(row["value"])) for row in rows])
+
+
 def _memcache(backend: Backend) -> Dump:
+    """Every server's keys under this test's prefix (memcached's metadump), then their values."""
     from pymemcache.client.base import Client  # type: ignore[import-untyped]
 
-    host, port = backend.options["servers"].rsplit(":", 1)
-    client = Client((host, int(port)))
-    try:
-        listing = client.raw_command(b"lru_crawler metadump all", b"END\r\n")
+    servers = backend.options["servers"]
+    items: list[tuple[bytes, bytes]] = []
+    for address in [servers] if isinstance(servers, str) else servers:
+        host, port = address.rsplit(":", 1)
         keys = [
-            unquote(part.split("=", 1)[1])
-            for line in listing.decode().splitlines()
-            for part in line.split()[:1]
-            if part.startswith("key=")
+            key
+            for key in _metadump(host, int(port))
+            if key.startswith(backend.options["key_prefix"])
         ]
-        mine = [key for key in keys if key.startswith(backend.options["key_prefix"])]
-        values = client.get_many(mine)
-    finally:
-        client.close()
-    return Dump([(key.encode(), value) for key, value in values.items()])
+        client = Client((host, int(port)))
+        try:
+            items += [(key.encode(), value) for key, value in client.get_many(keys).items()]
+        finally:
+            client.close()
+    return Dump(items)
+
+
+def _metadump(host: str, port: int) -> list[str]:
+    with socket.create_connection((host, port), timeout=5) as connection:
+        connection.sendall(b"lru_crawler metadump all\r\n")
+        reply = b""
+        while not reply.endswith(b"END\r\n"):
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    return [
+        unquote(line.split(b" ", 1)[0][4:].decode())
+        for line in reply.splitlines()
+        if line.startswith(b"key=")
+    ]
