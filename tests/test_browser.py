@@ -2,7 +2,9 @@
 
 What only a browser can tell: that scripts cannot read the HttpOnly session cookie, that the
 cookie comes back on navigation, that regenerating changes it, and that logging out makes
-the browser drop it (the request after the log-out carries no session cookie at all).
+the browser drop it (the request after the log-out carries no session cookie at all); and
+that "sign out this one" in one browser ends the session of another: the other still sends
+its cookie, and the server no longer knows it (S10).
 Chromium is Debian's package, installed by the test when missing and running as root; the
 test skips, saying why, only where it cannot be installed (and never under CI=true).
 """
@@ -10,10 +12,9 @@ test skips, saying why, only where it cannot be installed (and never under CI=tr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.support.processes import require_binary
 
@@ -30,21 +31,29 @@ CHROMIUM_FLAGS = [
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[BrowserContext]:
-    """Headless Chromium with a fresh profile of its own."""
-    chromium = require_binary("chromium", "chromium")
+def chromium() -> Iterator[Browser]:
+    """Headless Chromium; each context it opens is a browser of its own (own cookie jar)."""
+    executable = require_binary("chromium", "chromium")
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=chromium,
-            headless=True,
-            args=CHROMIUM_FLAGS,
+        launched = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
         )
-        context.set_default_timeout(15_000)
         try:
-            yield context
+            yield launched
         finally:
-            context.close()
+            launched.close()
+
+
+def open_context(chromium: Browser) -> BrowserContext:
+    context = chromium.new_context()
+    context.set_default_timeout(15_000)
+    return context
+
+
+@pytest.fixture
+def browser(chromium: Browser) -> BrowserContext:
+    """One browser with a fresh profile: no cookies yet."""
+    return open_context(chromium)
 
 
 def session_cookie(context: BrowserContext) -> dict[str, object] | None:
@@ -131,3 +140,53 @@ def test_a_browser_logs_in_counts_regenerates_and_logs_out(
     assert "not logged in" in text(page, "greeting")
     after = session_cookie(browser)
     assert after is None or after["value"] not in {first_id, logged_in_id, regenerated["value"]}
+
+
+def sign_in(context: BrowserContext, demo: str, name: str) -> Page:
+    page = context.new_page()
+    page.goto(demo + "/")
+    page.fill("#name", name)
+    page.click("#login")
+    page.wait_for_selector("#logout")
+    assert text(page, "greeting") == f"Hello, {name}!"
+    return page
+
+
+def test_a_browser_signs_out_another_browser_of_the_same_user(demo: str, chromium: Browser) -> None:
+    laptop_browser, phone_browser = open_context(chromium), open_context(chromium)
+    laptop = sign_in(laptop_browser, demo, "Ada")
+    phone = sign_in(phone_browser, demo, "Ada")
+    phone_cookie = session_cookie(phone_browser)
+    assert phone_cookie is not None
+    phone_id = phone_cookie["value"]
+
+    laptop.reload()
+    assert laptop.locator("#signed-in tr.session").count() == 2
+    assert laptop.locator("tr.this-browser").count() == 1
+    assert "this browser" in laptop.inner_text("tr.this-browser")
+    assert str(phone_id) not in laptop.content(), "the panel shows no other session's id"
+
+    with laptop.expect_navigation():
+        laptop.click("tr.other-browser button.sign-out")
+    assert laptop.locator("#signed-in tr.session").count() == 1
+    assert laptop.locator("tr.other-browser").count() == 0
+    assert text(laptop, "greeting") == "Hello, Ada!"
+
+    # The phone still holds and sends its cookie; the server has ended that session.
+    cookies_sent: list[str] = []
+    phone.on(
+        "request",
+        lambda request: cookies_sent.append(request.all_headers().get("cookie", "")),
+    )
+    phone.reload()
+    assert cookies_sent, "the reload sent no request"
+    assert f"{COOKIE}={phone_id}" in cookies_sent[0]
+    assert "not logged in" in text(phone, "greeting")
+    assert phone.locator("#login-form").count() == 1
+    assert phone.locator("#signed-in").count() == 0
+    after = session_cookie(phone_browser)
+    assert after is None or after["value"] != phone_id
+
+    laptop.reload()
+    assert text(laptop, "greeting") == "Hello, Ada!"
+    assert laptop.locator("#signed-in tr.session").count() == 1

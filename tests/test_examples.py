@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from types import ModuleType
 
 import httpx
 import pytest
+
+ROOT = Path(__file__).parent.parent
 
 
 def load(name: str) -> ModuleType:
@@ -54,3 +58,35 @@ async def test_fastapi_login_regenerates_and_logout_forgets(
     assert (await client.get("/me")).json() == {"user": "ada"}
     await client.post("/logout")
     assert (await client.get("/me")).json() == {"user": None}
+
+
+async def test_fastapi_devices_lists_a_users_sessions_and_logs_out_everywhere_else(
+    client_for: Callable[[str], httpx.AsyncClient],
+) -> None:
+    laptop, phone, tablet, grace = (client_for("fastapi_devices") for _ in range(4))
+    assert (await laptop.get("/sessions")).status_code == 401
+    for device in (laptop, phone, tablet):
+        assert (await device.post("/login", json={"user_id": "ada"})).json() == {"hello": "ada"}
+    await grace.post("/login", json={"user_id": "grace"})
+
+    listed = (await laptop.get("/sessions")).json()
+    assert [entry["this_device"] for entry in listed].count(True) == 1
+    assert len(listed) == 3
+    assert all(entry["created"] < entry["expires_at"] for entry in listed)
+
+    assert (await laptop.post("/sessions/log-out-others")).json() == {"logged_out": 2}
+    assert [entry["this_device"] for entry in (await laptop.get("/sessions")).json()] == [True]
+    assert (await phone.get("/sessions")).status_code == 401
+    assert (await tablet.get("/sessions")).status_code == 401
+    assert len((await grace.get("/sessions")).json()) == 1
+
+
+def test_each_example_the_readme_shows_is_the_file_it_names() -> None:
+    """A README block titled with a path is that file, byte for byte, so the code a reader
+    copies is the code the tests above run."""
+    blocks = re.findall(
+        r'```python title="([^"]+)"\n(.*?)```', (ROOT / "README.md").read_text(), re.S
+    )
+    assert "examples/fastapi_devices.py" in dict(blocks)
+    for path, code in blocks:
+        assert code == (ROOT / path).read_text(), f"README's {path} differs from the file"
