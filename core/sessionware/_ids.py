@@ -16,6 +16,14 @@ def is_valid_id(value: str) -> bool:
     return _VALID_ID.fullmatch(value) is not None
 
 
+def check_id_argument(session_id: object, method: str) -> None:
+    """An id given to a store method: a str, and not empty (R4 judges the rest)."""
+    if not isinstance(session_id, str):
+        raise TypeError(f"store.{method}() takes the session id as a str")
+    if not session_id:
+        raise ValueError(f"store.{method}() needs a session id, got an empty string")
+
+
 def new_id(key_generator: Callable[[], str]) -> str:
     """A new id from the configured generator, refused when it breaks R4."""
     session_id = key_generator()

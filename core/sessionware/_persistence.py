@@ -132,6 +132,7 @@ class Persistence:
             expiry=record.expiry,
             expires_at=record.expires_at,
             stored=stored,
+            handle=handle,
             body=body,
             indexed_until=record.indexed_until,
             origin=origin,

@@ -75,3 +75,24 @@ class IdFinder:
                     if found is not None:
                         return found[1].decode("ascii"), source
         return None
+
+
+class EnvironLookup:
+    """Where the lookup chain's ids are in a WSGI environ, read into the shape of an ASGI
+    scope, so that `IdFinder` reads WSGI requests exactly as it reads ASGI ones."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, lookups: tuple[tuple[Source, str], ...]) -> None:
+        self._headers = [("HTTP_COOKIE", b"cookie")] + [
+            ("HTTP_" + name.upper().replace("-", "_"), name.encode("latin-1"))
+            for source, name in lookups
+            if source is Source.HEADER
+        ]
+
+    def scope(self, environ: Mapping[str, Any]) -> dict[str, Any]:
+        headers = [
+            (name, environ[key].encode("latin-1")) for key, name in self._headers if key in environ
+        ]
+        query = environ.get("QUERY_STRING", "").encode("latin-1")
+        return {"type": "http", "headers": headers, "query_string": query}

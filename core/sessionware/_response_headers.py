@@ -125,40 +125,42 @@ class ResponseOwed:
         return self.loaded or self.pending is not None
 
     def completed(self, headers: Headers) -> Headers:
-        """The response's headers with what the session adds: the id or its expiry, `Vary`
-        (R23) merged into the app's own, and `Cache-Control: private` beside a cookie."""
+        """The response's headers with what the session adds: `Vary` (R23) merged into the
+        app's own, and the id or its expiry, with `Cache-Control: private` beside a cookie."""
+        vary_at = [i for i, (name, _) in enumerate(headers) if name.lower() == b"vary"]
+        vary = self.vary_value([headers[i][1] for i in vary_at])
+        if vary is not None:
+            if vary_at:
+                headers[vary_at[-1]] = (headers[vary_at[-1]][0], vary)
+                for index in reversed(vary_at[:-1]):
+                    del headers[index]
+            else:
+                headers.append((b"vary", vary))
+        cache_control = any(name.lower() == b"cache-control" for name, _ in headers)
+        headers.extend(self.extra_headers(cache_control))
+        return headers
+
+    def vary_value(self, app_vary: list[bytes]) -> bytes | None:
+        """R23: the one `Vary` value to send in place of the app's lines, or None to leave
+        them be: the session was not read, the app varies on `*`, or names it all already."""
+        names = self._writer.vary
+        if not self.loaded or not names:
+            return None
+        present = {token.strip().lower() for line in app_vary for token in line.split(b",")}
+        if b"*" in present:
+            return None
+        missing = [name for name in names if name.lower() not in present]
+        if not missing:
+            return None
+        return b", ".join([*(line for line in app_vary if line.strip()), *missing])
+
+    def extra_headers(self, app_sets_cache_control: bool) -> Headers:
+        """The id or its expiry (R6, R8), and `Cache-Control: private` beside a cookie
+        unless the app chose its own (R23)."""
         pending = self.pending
-        if self.loaded:
-            headers = _with_vary(headers, self._writer.vary)
-        if pending is not None:
-            sets_cookie = any(name == b"set-cookie" for name, _ in pending)
-            if sets_cookie and not any(name.lower() == b"cache-control" for name, _ in headers):
-                headers.append((b"cache-control", b"private"))
-            headers.extend(pending)
-        return headers
-
-
-def _with_vary(headers: Headers, names: tuple[bytes, ...]) -> Headers:
-    """`names` added to the app's `Vary`, each once (case-insensitively); none after `*`."""
-    if not names:
-        return headers
-    at = None
-    present: set[bytes] = set()
-    for index, (name, value) in enumerate(headers):
-        if name.lower() == b"vary":
-            at = index
-            present.update(token.strip().lower() for token in value.split(b","))
-    if b"*" in present:
-        return headers
-    missing = [name for name in names if name.lower() not in present]
-    if not missing:
-        return headers
-    if at is None:
-        headers.append((b"vary", b", ".join(missing)))
-    else:
-        name, value = headers[at]
-        headers[at] = (
-            name,
-            b", ".join([value, *missing]) if value.strip() else b", ".join(missing),
-        )
-    return headers
+        if pending is None:
+            return []
+        sets_cookie = any(name == b"set-cookie" for name, _ in pending)
+        if sets_cookie and not app_sets_cache_control:
+            return [(b"cache-control", b"private"), *pending]
+        return list(pending)

@@ -79,12 +79,13 @@ class SessionState:
         expiry: float,
         expires_at: float,
         stored: bytes | None = None,
+        handle: str | None = None,
         body: bytes | None = None,
         indexed_until: float = 0.0,
         origin: Source | None = None,
     ) -> None:
         self.id = session_id
-        self.handle = handle_of(session_id)
+        self.handle = handle_of(session_id) if handle is None else handle
         self.data = data
         self.created = created
         self.expiry = expiry

@@ -10,7 +10,7 @@ from typing import Any, Final
 from ._clock import SYSTEM_CLOCK, Clock
 from ._codec import SessionCodec
 from ._config import Config
-from ._ids import is_valid_id
+from ._ids import check_id_argument, is_valid_id
 from ._lifetime import Lifetime
 from ._loader import resolve_storage
 from ._persistence import Persistence
@@ -19,8 +19,10 @@ from ._request import RequestContext
 from ._request_ids import IdFinder
 from ._response_headers import CookieWriter, ResponseOwed
 from ._sealing import Sealer
-from ._session import Session
+from ._session import Session, SessionBase
 from ._session_info import SessionInfo
+from ._state import SessionState
+from ._sync import SyncStore
 
 logger = logging.getLogger("sessionware")
 
@@ -35,13 +37,6 @@ def _scope_of(request: object) -> Mapping[str, Any]:
         "store.get() takes a request (Starlette, FastAPI, Litestar), an object with an ASGI "
         f"`scope`, or the scope itself; got {type(request).__name__}"
     )
-
-
-def _check_id_argument(session_id: object, method: str) -> None:
-    if not isinstance(session_id, str):
-        raise TypeError(f"store.{method}() takes the session id as a str")
-    if not session_id:
-        raise ValueError(f"store.{method}() needs a session id, got an empty string")
 
 
 class Store:
@@ -84,6 +79,8 @@ class Store:
         self._cookies = CookieWriter(config)
         self._finder = IdFinder(config.lookups)
         self.scope_key: Final = f"sessionware.store.{id(self):x}"
+        #: The same methods as plain calls, for WSGI apps, scripts and Flask CLI commands.
+        self.sync: Final = SyncStore(self, self._io, self._request_state)
 
     @property
     def backend(self) -> str:
@@ -116,33 +113,32 @@ class Store:
                 "store.get() found no SessionMiddleware for this store; wrap the ASGI app: "
                 "app = SessionMiddleware(app, store=store)"
             )
+        if context.session is None:
+            state = await self._request_state(context, scope)
+            if context.session is None:  # else a concurrent get() of this request won
+                context.attach(Session(state, self._io, context.owed), state)
         session = context.session
-        if session is None:
-            session = await self._load(context, scope)
         assert isinstance(session, Session)
         return session
 
-    async def _load(self, context: RequestContext, scope: Mapping[str, Any]) -> Session:
+    async def _request_state(
+        self, context: RequestContext, scope: Mapping[str, Any]
+    ) -> SessionState:
+        """The state of the session a request names (R2), or a fresh one (R1, R3, R4)."""
         found = self._finder.find(scope)
         loaded = None
         if found is not None:
             loaded = await self._io.load(found[0], found[1], renew=context.auto_save)
-            if context.session is not None:  # a concurrent get() of this request won the race
-                assert isinstance(context.session, Session)
-                return context.session
         if loaded is None:
-            state = self._io.fresh()
-        else:
-            state, renewed = loaded
-            if renewed is not None:  # R22: renewed on load, so the cookie is renewed too
-                context.owed.saved(state.id, state.origin, False, renewed)
-        session = Session(state, self._io, context.owed)
-        context.attach(session, state)
-        return session
+            return self._io.fresh()
+        state, renewed = loaded
+        if renewed is not None:  # R22: renewed on load, so the cookie is renewed too
+            context.owed.saved(state.id, state.origin, False, renewed)
+        return state
 
     async def get_by_id(self, session_id: str) -> Session | None:
         """A stored session by id, outside any request; None when invalid, unknown or expired."""
-        _check_id_argument(session_id, "get_by_id")
+        check_id_argument(session_id, "get_by_id")
         if not is_valid_id(session_id):
             return None
         loaded = await self._io.load(session_id)
@@ -150,7 +146,7 @@ class Store:
 
     async def delete(self, session_id: str) -> None:
         """Delete one stored session; an id that could never be valid (R4) is ignored."""
-        _check_id_argument(session_id, "delete")
+        check_id_argument(session_id, "delete")
         if is_valid_id(session_id):
             await self._io.delete(session_id)
 
@@ -162,13 +158,13 @@ class Store:
         self,
         owner: str | int,
         *,
-        keep: Session | SessionInfo | str | None = None,
+        keep: SessionBase | SessionInfo | str | None = None,
         handles: Iterable[str] | None = None,
     ) -> int:
         """S10: log the owner out everywhere (only of `handles`, when given) except `keep`;
         returns how many live sessions it ended. Each is replaced by a short-lived tombstone,
         so no request still holding it, nor a login in flight, can bring it back (R24)."""
-        kept = keep.handle if isinstance(keep, Session | SessionInfo) else keep
+        kept = keep.handle if isinstance(keep, SessionBase | SessionInfo) else keep
         if kept is not None and not isinstance(kept, str):
             raise TypeError("store.revoke(keep=...) takes a Session, a SessionInfo or a handle")
         if isinstance(handles, str):
