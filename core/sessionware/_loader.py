@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,6 +96,13 @@ def _load_factory(storage: InstalledStorage) -> Any:
         ) from exc
 
 
+def object_name(plugin: object) -> str:
+    """What messages call a plugin given as an object: its class's name, or a module's own."""
+    if isinstance(plugin, types.ModuleType):
+        return plugin.__name__
+    return type(plugin).__name__
+
+
 def resolve_storage(storage: object, options: Mapping[str, Any]) -> StorageCalls:
     """Build the storage a `Config` names; errors surface here, never at the first request."""
     if not isinstance(storage, str):
@@ -103,7 +111,7 @@ def resolve_storage(storage: object, options: Mapping[str, Any]) -> StorageCalls
                 "storage_options only apply when storage is a name or URL; "
                 "configure the plugin object itself instead"
             )
-        return StorageCalls(storage, type(storage).__name__)
+        return StorageCalls(storage, object_name(storage))
     kwargs = dict(options)
     if "://" in storage:
         name = normalise_name(storage.split("://", 1)[0])
