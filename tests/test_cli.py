@@ -120,6 +120,12 @@ _PLUGINS = {
         "def build(*, dsn: str) -> Six:\n    raise AssertionError('built by a check')\n",
     ),
     "unannotated": ("unannotated:build", "def build(**options):\n    return Six()\n"),
+    # A protocol names the contract, not a class whose hooks could be checked.
+    "by_protocol": (
+        "by_protocol:build",
+        "from sessionware.hookspecs import CompareAndSetStorage\n"
+        "def build(**options) -> CompareAndSetStorage:\n    return Six()\n",
+    ),
 }
 
 
@@ -168,10 +174,10 @@ def test_check_reports_the_optional_hooks_of_every_plugin_without_building_it(si
     }
     assert rows["with_cas"]["optional_hooks"] == ["storage_compare_and_set"]
     assert rows["by_function"]["optional_hooks"] == ["storage_compare_and_set"]
-    unannotated = rows["unannotated"]
-    assert (unannotated["loads"], unannotated["optional_hooks"]) == (True, None)
-    assert unannotated["problem"] is None
-    assert "annotate the class it returns" in unannotated["note"]
+    for unknown in (rows["unannotated"], rows["by_protocol"]):
+        assert (unknown["loads"], unknown["optional_hooks"]) == (True, None)
+        assert unknown["problem"] is None
+        assert "annotate the class it returns" in unknown["note"]
 
 
 def test_check_table_shows_loads_and_optional_hooks(site: Path) -> None:
