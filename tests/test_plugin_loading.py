@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from sessionware import (
     StorageNotFoundError,
     Store,
 )
-from sessionware._storage_calls import StorageCalls
+from sessionware.hookspecs import CompareAndSetStorage, Storage
+from sessionware.testing import StorageCalls
 
 from tests.support.fake_dists import write_distribution
 
@@ -111,14 +113,17 @@ def test_an_object_without_hooks_is_rejected_naming_them() -> None:
         assert hook in str(caught.value)
 
 
-def test_a_misspelt_hook_is_reported() -> None:
+def test_a_misspelt_hook_is_reported_naming_the_plugin_by_its_class() -> None:
     class Misspelt(Complete):
         @hookimpl
         async def storage_gett(self, key: str) -> bytes | None:
             return None
 
-    with pytest.raises(pluggy.PluginValidationError, match="storage_gett"):
+    with pytest.raises(pluggy.PluginValidationError) as caught:
         Store(Config(storage=Misspelt()))
+    assert str(caught.value).startswith(
+        "storage plugin 'Misspelt': unknown hook 'storage_gett'; did you mean 'storage_get'?"
+    )
 
 
 def test_a_hook_with_a_wrong_argument_is_reported() -> None:
@@ -227,3 +232,126 @@ async def test_a_plugin_returning_something_other_than_bytes_is_a_storage_error(
 
     with pytest.raises(StorageError, match="must return bytes"):
         await StorageCalls(Texty(), "texty").get("abc")
+
+
+# -- the hook contract, checked when the Store is built (S5) --------------------------------
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "(self, key: str, value: bytes) -> None",  # leaves out expires_in
+        "(self, key: str, value: bytes, expires_in: float | None = None) -> None",
+        "(self, key: str, value: bytes, *args: object) -> None",
+        "(self, key: str, value: bytes, **kwargs: object) -> None",
+        "(self, key: str, data: bytes, expires_in: float | None) -> None",
+    ],
+)
+def test_a_hook_without_exactly_the_parameters_of_its_spec_is_refused_showing_the_right_one(
+    signature: str,
+) -> None:
+    namespace: dict[str, Any] = {"Complete": Complete, "hookimpl": hookimpl}
+    exec(
+        "class Short(Complete):\n"
+        "    @hookimpl\n"
+        f"    async def storage_set{signature}:\n"
+        "        pass\n",
+        namespace,
+    )
+    with pytest.raises(pluggy.PluginValidationError) as caught:
+        Store(Config(storage=namespace["Short"]()))
+    assert str(caught.value).startswith("storage plugin 'Short': hook storage_set(")
+    assert str(caught.value).endswith(
+        "write it as `async def storage_set(self, key: str, value: bytes, "
+        "expires_in: float | None) -> None`"
+    )
+
+
+def test_a_misspelt_hook_gets_the_nearest_name() -> None:
+    class Misspelt(Complete):
+        @hookimpl
+        async def storage_delet(self, key: str) -> None:
+            pass
+
+    with pytest.raises(pluggy.PluginValidationError, match="did you mean 'storage_delete'"):
+        Store(Config(storage=Misspelt()))
+
+
+def test_a_defined_but_unmarked_hook_is_named_as_unmarked() -> None:
+    class Unmarked(Complete):
+        async def storage_reset(self) -> None:  # no @hookimpl: it does not count
+            pass
+
+    with pytest.raises(pluggy.PluginValidationError) as caught:
+        Store(Config(storage=Unmarked()))
+    assert "does not implement storage_reset (storage_reset defined but not marked" in str(
+        caught.value
+    )
+
+
+class WithCas(Complete):
+    def __init__(self, answer: object = True) -> None:
+        super().__init__()
+        self.answer = answer
+
+    @hookimpl
+    async def storage_compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
+    ) -> bool:
+        return self.answer  # type: ignore[return-value]
+
+
+def test_compare_and_set_is_detected_when_the_store_is_built() -> None:
+    assert StorageCalls(WithCas(), "cas").has_compare_and_set
+    assert not StorageCalls(Complete(), "plain").has_compare_and_set
+
+
+@pytest.mark.parametrize("answer", [1, None, "True", 0])
+async def test_a_compare_and_set_that_returns_anything_but_a_bool_is_a_storage_error(
+    answer: object,
+) -> None:
+    calls = StorageCalls(WithCas(answer), "cas")
+    with pytest.raises(StorageError, match="it must return True or False"):
+        await calls.compare_and_set("k", None, b"v", 60)
+
+
+@pytest.mark.parametrize("value", [bytearray(b"x"), memoryview(b"x"), "x"])
+async def test_a_get_that_returns_anything_but_bytes_or_none_is_a_storage_error(
+    value: object,
+) -> None:
+    class Loose(Complete):
+        @hookimpl
+        async def storage_get(self, key: str) -> bytes | None:
+            return value  # type: ignore[return-value]
+
+    with pytest.raises(StorageError, match=r"must return bytes or None \(exactly\)"):
+        await StorageCalls(Loose(), "loose").get("k")
+
+
+async def test_a_plugin_object_failing_at_run_time_is_named_by_its_class() -> None:
+    store = Store(Config(storage=Failing()))
+    with pytest.raises(StorageError, match=r"^Failing storage failed to get a session") as caught:
+        await store.get_by_id("some-id")
+    assert caught.value.backend == "Failing"
+
+
+def test_a_plugin_module_is_named_by_the_module(tmp_path: Path) -> None:
+    source = (
+        "import pluggy\n"
+        "hookimpl = pluggy.HookimplMarker('sessionware')\n"
+        "@hookimpl\nasync def storage_get(key: str) -> bytes | None:\n    return None\n"
+        "@hookimpl\nasync def storage_set(key: str, value: bytes, expires_in: float | None)"
+        " -> None:\n    pass\n"
+        "@hookimpl\nasync def storage_delete(key: str) -> None:\n    pass\n"
+        "@hookimpl\nasync def storage_reset() -> None:\n    pass\n"
+        "@hookimpl\nasync def storage_close() -> None:\n    pass\n"
+    )
+    module = types.ModuleType("module_storage")
+    exec(source, module.__dict__)
+    assert Store(Config(storage=module)).backend == "module_storage"
+
+
+def test_the_typing_protocols_describe_a_storage() -> None:
+    assert isinstance(Complete(), Storage)
+    assert not isinstance(Complete(), CompareAndSetStorage)
+    assert isinstance(WithCas(), CompareAndSetStorage)

@@ -1,4 +1,4 @@
-"""The `sessionware` command: list storage plugins, make a key, or serve the demo app."""
+"""The `sessionware` command: list or check storage plugins, make a key, or serve the demo app."""
 
 from __future__ import annotations
 
@@ -9,19 +9,28 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from ._loader import installed_storages
+from ._loader import InstalledStorage, check_storages, installed_storages
+
+
+def _table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    print("  ".join(c.upper().replace("_", " ").ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
+
+
+def _described(storage: InstalledStorage) -> dict[str, str]:
+    return {
+        "name": storage.name,
+        "distribution": storage.distribution,
+        "version": storage.version,
+        "module": storage.module,
+    }
 
 
 def _plugins(as_json: bool) -> int:
     rows = [
-        {
-            "name": storage.name,
-            "distribution": storage.distribution,
-            "version": storage.version,
-            "module": storage.module,
-        }
-        for providers in installed_storages().values()
-        for storage in providers
+        _described(storage) for providers in installed_storages().values() for storage in providers
     ]
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -29,12 +38,65 @@ def _plugins(as_json: bool) -> int:
     if not rows:
         print("no storage plugins installed; install one with `pip install sessionware`")
         return 0
-    columns = ("name", "distribution", "version", "module")
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in rows:
-        print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
+    _table(rows, ("name", "distribution", "version", "module"))
+    print(
+        "\nListed without importing them; `sessionware plugins --check` imports each one and "
+        "reports whether it loads and which optional hooks it implements."
+    )
     return 0
+
+
+def _hooks_cell(hooks: tuple[str, ...] | None) -> str:
+    if hooks is None:
+        return "?"
+    return ", ".join(hooks) or "none"
+
+
+def _check_plugins(as_json: bool) -> int:
+    """Import every storage and check its hooks as a `Store` would; 1 when one is unusable."""
+    checks = check_storages()
+    failed = [check for check in checks if check.problem is not None]
+    if as_json:
+        rows = [
+            {
+                **_described(check.storage),
+                "loads": check.loads,
+                "optional_hooks": (
+                    None if check.optional_hooks is None else list(check.optional_hooks)
+                ),
+                "problem": check.problem,
+                "note": check.note,
+            }
+            for check in checks
+        ]
+        print(json.dumps(rows, indent=2))
+        return 1 if failed else 0
+    if not checks:
+        print("no storage plugins installed; install one with `pip install sessionware`")
+        return 0
+    table = [
+        {
+            **_described(check.storage),
+            "loads": "yes" if check.loads else "no",
+            "optional_hooks": _hooks_cell(check.optional_hooks),
+        }
+        for check in checks
+    ]
+    _table(table, ("name", "distribution", "version", "module", "loads", "optional_hooks"))
+    remarks = [
+        f"{check.storage.name} ({check.storage.distribution} {check.storage.version}): {text}"
+        for check in checks
+        for text in (check.problem, check.note)
+        if text is not None
+    ]
+    if remarks:
+        print()
+        print("\n".join(remarks))
+    if failed:
+        print(f"\n{len(failed)} of {len(checks)} storage names cannot be used: see above")
+    else:
+        print(f"\nall {len(checks)} storage names load")
+    return 1 if failed else 0
 
 
 def _keygen() -> int:
@@ -65,8 +127,19 @@ def _demo(host: str, port: int, storage: str) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sessionware", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    plugins = commands.add_parser("plugins", help="list the installed storage plugins")
+    plugins = commands.add_parser(
+        "plugins",
+        help="list the installed storage plugins (without importing them)",
+        description="List the installed storage plugins without importing them; with --check, "
+        "import each one and report whether it loads and which optional hooks it implements.",
+    )
     plugins.add_argument("--json", action="store_true", help="print a JSON list")
+    plugins.add_argument(
+        "--check",
+        action="store_true",
+        help="import each plugin, check its hooks as a Store would (without building it) and "
+        "report its optional hooks; exits 1 when one fails to load or would be refused",
+    )
     commands.add_parser(
         "keygen", help="print a new key for Config(encryption_keys=[...]) (keep it secret)"
     )
@@ -84,7 +157,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "plugins":
-        return _plugins(args.json)
+        return _check_plugins(args.json) if args.check else _plugins(args.json)
     if args.command == "keygen":
         return _keygen()
     return _demo(args.host, args.port, args.storage)
