@@ -24,6 +24,8 @@ _EXTRA_FOR = {
     "sqlite3": "sqlite",
     "memcache": "memcache",
     "memcached": "memcache",
+    "postgres": "postgres",
+    "postgresql": "postgres",
 }
 
 

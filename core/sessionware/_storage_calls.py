@@ -40,6 +40,16 @@ def _refuse(plugin: object, name: str, problem: str) -> pluggy.PluginValidationE
     return pluggy.PluginValidationError(plugin, f"storage plugin {name!r}: {problem}")
 
 
+def _shown(param: inspect.Parameter) -> str:
+    """A parameter as written, its annotation unquoted (`from __future__ import annotations`
+    keeps annotations as strings)."""
+    if not isinstance(param.annotation, str):
+        return str(param)
+    stars = {"VAR_POSITIONAL": "*", "VAR_KEYWORD": "**"}.get(param.kind.name, "")
+    text = f"{stars}{param.name}: {param.annotation}"
+    return text if param.default is param.empty else f"{text} = {param.default!r}"
+
+
 def _check_signature(plugin: object, name: str, hook: str, function: Hook) -> None:
     """Every parameter of the spec, by name, without defaults: the core calls by keyword."""
     expected = list(inspect.signature(getattr(hookspecs, hook)).parameters)
@@ -52,7 +62,7 @@ def _check_signature(plugin: object, name: str, hook: str, function: Hook) -> No
         p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is p.empty for p in params
     )
     if sorted(names) != sorted(expected) or not plain:
-        shown = f"{hook}({', '.join(str(p) for p in params)})"
+        shown = f"{hook}({', '.join(_shown(p) for p in params)})"
         raise _refuse(
             plugin,
             name,

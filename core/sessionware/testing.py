@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from ._loader import object_name
 from ._storage_calls import StorageCalls
 
 __all__ = ["FakeClock", "StorageCalls", "StorageConformance"]
@@ -79,7 +80,7 @@ class StorageConformance:
 
     @pytest_asyncio.fixture
     async def backend(self, storage: object) -> AsyncIterator[StorageCalls]:
-        calls = StorageCalls(storage, type(storage).__name__)
+        calls = StorageCalls(storage, object_name(storage))
         try:
             yield calls
         finally:
@@ -213,7 +214,7 @@ class StorageConformance:
                 "same server (another key prefix, table or database) whose keys reset must "
                 "keep; where the backend cannot keep them, say so in its README"
             )
-        other = StorageCalls(other_storage, type(other_storage).__name__)
+        other = StorageCalls(other_storage, object_name(other_storage))
         try:
             mine, theirs = _key("mine"), _key("theirs")
             await backend.set(mine, b"mine", 60)
@@ -358,7 +359,7 @@ class StorageConformance:
                 "on the same backend and keys as `storage` (for a storage that lives inside one "
                 "object, such as memory, there is no second client)"
             )
-        other = StorageCalls(other_client, type(other_client).__name__)
+        other = StorageCalls(other_client, object_name(other_client))
         try:
             key = _key("cas-two-clients")
             await asyncio.gather(
