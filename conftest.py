@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.support.memcached_servers",
     "tests.support.postgres_servers",
     "tests.support.backends",
+    "tests.support.flavours",
     "tests.support.demo",
 ]

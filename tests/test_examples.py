@@ -11,6 +11,8 @@ from types import ModuleType
 import httpx
 import pytest
 
+from tests.support.flavours import ThreadedWSGITransport
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -23,7 +25,12 @@ async def client_for() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
     clients: list[httpx.AsyncClient] = []
 
     def make(name: str) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=load(name).app)
+        app = load(name).app
+        transport: httpx.AsyncBaseTransport
+        if name in ("flask_app", "wsgi_app"):
+            transport = ThreadedWSGITransport(app)
+        else:
+            transport = httpx.ASGITransport(app=app)
         client = httpx.AsyncClient(transport=transport, base_url="http://example.test")
         clients.append(client)
         return client
@@ -33,7 +40,7 @@ async def client_for() -> AsyncIterator[Callable[[str], httpx.AsyncClient]]:
         await client.aclose()
 
 
-@pytest.mark.parametrize("name", ["starlette_app", "litestar_app"])
+@pytest.mark.parametrize("name", ["starlette_app", "litestar_app", "wsgi_app", "flask_app"])
 async def test_visits_are_counted_per_client_then_logout_forgets(
     client_for: Callable[[str], httpx.AsyncClient], name: str
 ) -> None:
@@ -44,6 +51,21 @@ async def test_visits_are_counted_per_client_then_logout_forgets(
     assert response.status_code == 200
     assert "Max-Age=0" in response.headers["set-cookie"]
     assert (await first.get("/")).json()["visits"] == 1
+
+
+async def test_flask_login_regenerates_and_the_session_is_flasks_own(
+    client_for: Callable[[str], httpx.AsyncClient],
+) -> None:
+    client = client_for("flask_app")
+    first = await client.get("/")
+    assert first.json() == {"visits": 1, "user": None}
+    old_id = client.cookies["session_id"]
+    response = await client.post("/login", json={"name": "ada"})
+    assert response.json() == {"hello": "ada"}
+    assert client.cookies["session_id"] != old_id  # regenerated
+    assert (await client.get("/")).json() == {"visits": 2, "user": "ada"}
+    await client.post("/logout")
+    assert (await client.get("/")).json() == {"visits": 1, "user": None}
 
 
 async def test_fastapi_login_regenerates_and_logout_forgets(

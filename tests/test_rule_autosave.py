@@ -7,7 +7,6 @@ import enum
 import logging
 from typing import Any
 
-import httpx
 import pytest
 from sessionware import SessionwareError, StorageError
 from starlette.requests import Request
@@ -15,7 +14,6 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.support.apps import (
-    BASE_URL,
     client,
     cookie_header,
     counting_store,
@@ -28,6 +26,9 @@ from tests.support.apps import (
     storage_key,
 )
 from tests.support.backends import Backend
+
+# Every test runs once per app flavour: ASGI, plain WSGI and Flask (S11).
+pytestmark = pytest.mark.usefixtures("app_flavour")
 
 # -- R18 --------------------------------------------------------------------------------
 
@@ -127,12 +128,11 @@ async def test_r18_a_storage_error_in_a_handler_propagates_like_any_exception(
             await http.get("/read", headers=cookie_header("abc"))
 
 
-async def test_r18_starlette_turns_an_unhandled_storage_error_into_a_500(
+async def test_r18_the_server_turns_an_unhandled_storage_error_into_a_500(
     storage_backend: Backend,
 ) -> None:
     store, storage = counting_store(storage_backend, fail_on={"get": OSError("disk on fire")})
-    transport = httpx.ASGITransport(app=make_app(store), raise_app_exceptions=False)
-    async with store, httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+    async with store, client(make_app(store), raise_app_exceptions=False) as http:
         response = await http.get("/read", headers=cookie_header("abc"))
         assert response.status_code == 500
         assert "disk on fire" not in response.text
@@ -230,8 +230,7 @@ async def test_r19_setting_the_same_enum_member_is_no_change(
 async def test_r19_a_handler_that_fails_saves_nothing(storage_backend: Backend) -> None:
     store, storage = counting_store(storage_backend)
     app = make_app(store, auto_save=True)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with store, httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
+    async with store, client(app, raise_app_exceptions=False) as http:
         session_id = (await do(http, ["set", "n", 1])).json()["id"]
         storage.calls.clear()
         response = await http.post(

@@ -21,6 +21,9 @@ from tests.support.apps import (
 )
 from tests.support.backends import Backend
 
+# Every test runs once per app flavour: ASGI, plain WSGI and Flask (S11).
+pytestmark = pytest.mark.usefixtures("app_flavour")
+
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CHAIN = "cookie:session_id, header:X-Session-ID, query:sid"
 

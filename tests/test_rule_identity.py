@@ -29,6 +29,9 @@ from tests.support.apps import (
 )
 from tests.support.backends import Backend
 
+# Every test runs once per app flavour: ASGI, plain WSGI and Flask (S11).
+pytestmark = pytest.mark.usefixtures("app_flavour")
+
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 # R4: everything that is not 1-128 characters of A-Z a-z 0-9 - _ . ~ + / =

@@ -20,6 +20,9 @@ from tests.support.apps import (
 )
 from tests.support.backends import Backend
 
+# Every test runs once per app flavour: ASGI, plain WSGI and Flask (S11).
+pytestmark = pytest.mark.usefixtures("app_flavour")
+
 
 def sets(storage: CountingPlainStorage) -> list[tuple[str, float | None]]:
     """The writes a store made, by storage_set or compare-and-set, as (key, TTL)."""

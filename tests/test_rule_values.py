@@ -38,6 +38,9 @@ from tests.support.apps import (
 from tests.support.backends import Backend
 from tests.test_codec import EVERY_TYPE, assert_identical
 
+# Every test runs once per app flavour: ASGI, plain WSGI and Flask (S11).
+pytestmark = pytest.mark.usefixtures("app_flavour")
+
 # -- R14 --------------------------------------------------------------------------------
 
 

@@ -42,20 +42,27 @@ __all__ = ["FlaskSession", "Sessionware"]
 
 logger = logging.getLogger("sessionware")
 
+_SERVER_ERROR = b"Internal Server Error"
+
 
 class Sessionware:
     """Make `flask.session` a sessionware session of `store`: ``Sessionware(app, store=...)``,
-    or ``ext = Sessionware(store=...)`` then ``ext.init_app(app)``."""
+    or ``ext = Sessionware(store=...)`` then ``ext.init_app(app)``.
 
-    def __init__(self, app: Flask | None = None, *, store: Store) -> None:
+    ``auto_save=False`` stores nothing unless the view calls ``session.save()`` (Fiber v2,
+    R20); by default a changed session is saved at the end of the request, as Flask's are.
+    """
+
+    def __init__(self, app: Flask | None = None, *, store: Store, auto_save: bool = True) -> None:
         if not isinstance(store, Store):
             raise TypeError(f"Sessionware needs store=Store(...), got {type(store).__name__}")
         self.store = store
+        self.auto_save = auto_save
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        app.session_interface = _Interface(self.store)
+        app.session_interface = _Interface(self.store, self.auto_save)
         app.extensions["sessionware"] = self
 
 
@@ -198,12 +205,13 @@ class FlaskSession(SessionMixin):
 class _Interface(SessionInterface):
     """Flask's session hooks: open a lazy session per request, auto-save it at the end."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, auto_save: bool) -> None:
         self.store = store
+        self.auto_save = auto_save
         self._lookup = EnvironLookup(store.config.lookups)
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
-        context = self.store.request_context(auto_save=True)
+        context = self.store.request_context(auto_save=self.auto_save)
         return FlaskSession(self.store, context, self._lookup.scope(request.environ))
 
     def is_null_session(self, obj: object) -> bool:
@@ -216,8 +224,13 @@ class _Interface(SessionInterface):
         try:
             self.store.sync.save_if_due(context, response.status_code)
         except Exception:
+            # R18: as on ASGI and WSGI, a 500 without the error's detail, and a log record.
             logger.exception("auto-save failed: the session could not be stored; answering 500")
-            raise
+            response.status_code = 500
+            response.headers.clear()
+            response.set_data(_SERVER_ERROR)
+            response.mimetype = "text/plain"
+            return
         owed = context.owed
         if not owed.owes_headers():
             return

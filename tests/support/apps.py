@@ -21,6 +21,7 @@ from weakref import WeakKeyDictionary
 
 import httpx
 import msgspec
+import pytest
 import sessionware
 from sessionware import Config, Session, SessionMiddleware, Store
 from sessionware.testing import FakeClock
@@ -30,6 +31,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from tests.support import flavours
 from tests.support.backends import Backend
 
 BASE_URL = "http://testserver"
@@ -57,6 +59,7 @@ def open_store(
     store = Store(Config(storage=plugin, **config), clock=clock)
     _PLUGINS[store] = plugin
     _CLOCKS[store] = clock
+    flavours.opened(store)
     return store
 
 
@@ -291,6 +294,38 @@ def _json(payload: Any) -> Response:
     return Response(json.dumps(payload, default=repr), media_type="application/json")
 
 
+def apply_action(session: Any, op: str, args: list[Any], log: list[Any], store: Store) -> bool:
+    """One action of a script that needs no storage call; False when `op` is not one."""
+    if op == "set":
+        session.set(args[0], args[1])
+    elif op == "set_same":
+        session.set(args[0], session.get(args[0]))
+    elif op == "append":
+        session.get(args[0]).append(args[1])
+    elif op == "pop":
+        session.get(args[0]).pop()
+    elif op == "delete":
+        session.delete(args[0])
+    elif op == "set_expiry":
+        session.set_expiry(args[0])
+    elif op == "get":
+        log.append(session.get(args[0]))
+    elif op == "state":
+        log.append(state(session))
+    elif op == "ended":
+        log.append(session.ended)
+    elif op == "advance":
+        clock_of(store).advance(args[0])
+    elif op == "raise":
+        raise RuntimeError(args[0])
+    else:
+        return False
+    return True
+
+
+ACTIONS_WITH_STORAGE = ("save", "destroy", "regenerate", "reset")
+
+
 async def run_actions(
     store: Store, session: Session, actions: Iterable[Sequence[Any]]
 ) -> list[Any]:
@@ -302,38 +337,34 @@ async def run_actions(
     """
     log: list[Any] = []
     for op, *args in actions:
-        if op == "set":
-            session.set(args[0], args[1])
-        elif op == "set_same":
-            session.set(args[0], session.get(args[0]))
-        elif op == "append":
-            session.get(args[0]).append(args[1])
-        elif op == "pop":
-            session.get(args[0]).pop()
-        elif op == "delete":
-            session.delete(args[0])
-        elif op == "set_expiry":
-            session.set_expiry(args[0])
-        elif op == "get":
-            log.append(session.get(args[0]))
-        elif op == "state":
-            log.append(state(session))
-        elif op == "ended":
-            log.append(session.ended)
-        elif op == "stored":
+        if apply_action(session, op, args, log, store):
+            continue
+        if op == "stored":
             log.append(await store.get_by_id(args[0] if args else session.id) is not None)
-        elif op == "advance":
-            clock_of(store).advance(args[0])
-        elif op == "raise":
-            raise RuntimeError(args[0])
-        elif op in ("save", "destroy", "regenerate", "reset"):
+        elif op in ACTIONS_WITH_STORAGE:
             await getattr(session, op)()
         else:
             raise AssertionError(f"unknown test action {op!r}")
     return log
 
 
-def make_app(
+def make_app(store: Store, *, auto_save: bool = False, routes: Sequence[BaseRoute] = ()) -> Any:
+    """The test app of the current flavour (see `flavours`): ASGI by default.
+
+    The rule scripts (`/untouched`, `/read`, `/do`) exist in every flavour; a test that adds
+    Starlette `routes` of its own is an ASGI test, skipped in the others.
+    """
+    flavour = flavours.current()
+    if flavour == "asgi":
+        return make_asgi_app(store, auto_save=auto_save, routes=routes)
+    if routes:
+        pytest.skip(
+            f"this test's own handlers are ASGI ones; the {flavour} flavour runs the scripts"
+        )
+    return flavours.make_sync_app(flavour, store, auto_save=auto_save)
+
+
+def make_asgi_app(
     store: Store, *, auto_save: bool = False, routes: Sequence[BaseRoute] = ()
 ) -> SessionMiddleware:
     """A Starlette app behind `SessionMiddleware`.
@@ -401,9 +432,16 @@ async def serve_counting(
 # -- HTTP helpers -----------------------------------------------------------------------
 
 
-def client(app: Any, **kwargs: Any) -> httpx.AsyncClient:
-    """An httpx client that calls the ASGI app in process and keeps cookies like a browser."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL, **kwargs)
+def client(app: Any, *, raise_app_exceptions: bool = True, **kwargs: Any) -> httpx.AsyncClient:
+    """An httpx client that calls the app in process and keeps cookies like a browser (a
+    WSGI app runs in a worker thread, as a threaded server would run it). Without
+    `raise_app_exceptions`, an exception the app lets out is a 500, as a server answers it."""
+    transport: httpx.AsyncBaseTransport
+    if isinstance(app, flavours.WSGIApp):
+        transport = flavours.ThreadedWSGITransport(app.app, raise_app_exceptions)
+    else:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL, **kwargs)
 
 
 async def do(http: httpx.AsyncClient, *actions: Sequence[Any], **kwargs: Any) -> httpx.Response:
@@ -493,7 +531,9 @@ async def raw_http(
     method: str = "GET",
     body: bytes = b"",
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """Call the ASGI app with exactly these header bytes (what httpx would refuse to send)."""
+    """Call the app with exactly these header bytes (what httpx would refuse to send)."""
+    if isinstance(app, flavours.WSGIApp):
+        return await flavours.call_wsgi(app, path, list(headers), query_string, method, body)
     scope = http_scope(path, headers, query_string, method)
     messages: list[dict[str, Any]] = []
     sent = False

@@ -41,9 +41,10 @@ class SQLiteStorage:
     """Sessions that survive restarts and are shared by every process using the same file.
 
     Built outside any event loop; the connection opens on the loop of the first call. When a
-    later call comes from another loop (``asyncio.run`` twice, a test client per request),
-    the storage moves to it: a file database reconnects, an in-memory one keeps its
-    connection and data. Using one storage from two running loops at once is refused.
+    later call comes from another loop (``asyncio.run`` twice, a test client per request, a
+    WSGI app's sync calls beside async code), the storage moves to it: a file database
+    reconnects, an in-memory one keeps its connection and data. A call while another loop's
+    statement is still under way is refused: one loop at a time.
     """
 
     name = "sqlite"
@@ -70,6 +71,7 @@ class SQLiteStorage:
         self._lock: asyncio.Lock | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._started = False
+        self._in_flight = 0  # statements awaited right now, on whichever loop
 
     def __repr__(self) -> str:
         return f"SQLiteStorage(database={self.config.database!r}, table={self.config.table!r})"
@@ -79,7 +81,12 @@ class SQLiteStorage:
         db = self._db
         if db is None or self._loop is not asyncio.get_running_loop():
             db = await self._connection()
-        for (value,) in await db.execute_fetchall(self._sql.select, (key, _now_ms())):
+        self._in_flight += 1
+        try:
+            rows = await db.execute_fetchall(self._sql.select, (key, _now_ms()))
+        finally:
+            self._in_flight -= 1
+        for (value,) in rows:
             return value  # type: ignore[no-any-return]
         return None
 
@@ -89,7 +96,11 @@ class SQLiteStorage:
         if db is None or self._loop is not asyncio.get_running_loop():
             db = await self._connection()
         expiry = _expiry_ms(_now_ms(), expires_in)
-        await db.execute_fetchall(self._sql.upsert, (key, bytes(value), expiry))
+        self._in_flight += 1
+        try:
+            await db.execute_fetchall(self._sql.upsert, (key, bytes(value), expiry))
+        finally:
+            self._in_flight -= 1
 
     @hookimpl
     async def storage_compare_and_set(
@@ -103,17 +114,28 @@ class SQLiteStorage:
         now = _now_ms()
         expiry = _expiry_ms(now, expires_in)
         if expected is None:
-            parameters: tuple[object, ...] = (key, bytes(value), expiry, now)
-            return await changed_rows(db, self._sql.cas_create, parameters) == 1
-        parameters = (bytes(value), expiry, key, expected, now)
-        return await changed_rows(db, self._sql.cas_replace, parameters) == 1
+            statement, parameters = self._sql.cas_create, (key, bytes(value), expiry, now)
+        else:
+            statement, parameters = (
+                self._sql.cas_replace,
+                (bytes(value), expiry, key, expected, now),
+            )
+        self._in_flight += 1
+        try:
+            return await changed_rows(db, statement, parameters) == 1
+        finally:
+            self._in_flight -= 1
 
     @hookimpl
     async def storage_delete(self, key: str) -> None:
         db = self._db
         if db is None or self._loop is not asyncio.get_running_loop():
             db = await self._connection()
-        await db.execute_fetchall(self._sql.delete, (key,))
+        self._in_flight += 1
+        try:
+            await db.execute_fetchall(self._sql.delete, (key,))
+        finally:
+            self._in_flight -= 1
 
     @hookimpl
     async def storage_reset(self) -> None:
@@ -137,13 +159,17 @@ class SQLiteStorage:
         """Delete every expired row now; returns how many went. Rows without expiry stay."""
         db = await self._connection()
         removed = 0
-        while True:
-            cursor = await db.execute(self._sql.sweep, (_now_ms(), SWEEP_BATCH))
-            count = cursor.rowcount
-            await cursor.close()
-            removed += count
-            if count < SWEEP_BATCH:
-                return removed
+        self._in_flight += 1
+        try:
+            while True:
+                cursor = await db.execute(self._sql.sweep, (_now_ms(), SWEEP_BATCH))
+                count = cursor.rowcount
+                await cursor.close()
+                removed += count
+                if count < SWEEP_BATCH:
+                    return removed
+        finally:
+            self._in_flight -= 1
 
     async def _connection(self) -> aiosqlite.Connection:
         """The open connection for the running loop, opening it once however many tasks ask."""
@@ -170,9 +196,9 @@ class SQLiteStorage:
     def _move_to(self, loop: asyncio.AbstractEventLoop) -> aiosqlite.Connection | None:
         """Rebind to `loop`; returns the old connection when it is to be closed."""
         old = self._loop
-        if old is not None and old.is_running() and not old.is_closed():
+        if old is not None and old.is_running() and not old.is_closed() and self._in_flight:
             raise RuntimeError(
-                f"{self!r} is in use on another event loop that is still running; "
+                f"{self!r} is in use on another event loop right now; "
                 "give each event loop (each thread) a storage of its own"
             )
         self._loop = loop

@@ -235,15 +235,40 @@ def test_the_storage_follows_a_new_event_loop(path: Path, database: str) -> None
     assert asyncio.run(later()) == b"v"
 
 
-def test_two_running_loops_at_once_are_refused(path: Path) -> None:
+def test_a_call_while_another_loops_statement_is_under_way_is_refused(path: Path) -> None:
+    storage = SQLiteStorage(database=path)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        asyncio.run_coroutine_threadsafe(storage.storage_set("k", b"v", 60), loop).result(10)
+        blocker.execute("BEGIN EXCLUSIVE")  # the next write on `loop` waits for this lock
+        waiting = asyncio.run_coroutine_threadsafe(storage.storage_set("k", b"w", 60), loop)
+        time.sleep(0.2)
+        with pytest.raises(RuntimeError, match="another event loop right now"):
+            asyncio.run(storage.storage_get("k"))
+        blocker.execute("COMMIT")
+        waiting.result(10)
+        asyncio.run_coroutine_threadsafe(storage.storage_close(), loop).result(10)
+    finally:
+        blocker.close()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_an_idle_running_loop_lets_another_loop_use_the_storage(path: Path) -> None:
+    """A WSGI app's sync calls beside async code: one loop at a time, both still running."""
     storage = SQLiteStorage(database=path)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
         asyncio.run_coroutine_threadsafe(storage.storage_set("k", b"v", 60), loop).result(10)
-        with pytest.raises(RuntimeError, match="another event loop"):
-            asyncio.run(storage.storage_get("k"))
+        assert asyncio.run(storage.storage_get("k")) == b"v"
+        get = storage.storage_get("k")
+        assert asyncio.run_coroutine_threadsafe(get, loop).result(10) == b"v"
         asyncio.run_coroutine_threadsafe(storage.storage_close(), loop).result(10)
     finally:
         loop.call_soon_threadsafe(loop.stop)
