@@ -113,6 +113,7 @@ class SQLiteStorage:
             db = await self._connection()
         now = _now_ms()
         expiry = _expiry_ms(now, expires_in)
+        parameters: tuple[object, ...]
         if expected is None:
             statement, parameters = self._sql.cas_create, (key, bytes(value), expiry, now)
         else:
