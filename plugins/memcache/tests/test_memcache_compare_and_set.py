@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sessionware import StorageError
-from sessionware._storage_calls import StorageCalls
+from sessionware.testing import StorageCalls
 from sessionware_memcache import MemcacheStorage
 
 from tests.support.processes import HOST, ServerProcess

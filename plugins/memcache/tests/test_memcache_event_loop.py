@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from sessionware import StorageError
-from sessionware._storage_calls import StorageCalls
+from sessionware.testing import StorageCalls
 from sessionware_memcache import MemcacheStorage
 
 from tests.support.processes import ServerProcess

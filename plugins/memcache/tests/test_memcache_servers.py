@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sessionware import StorageError
-from sessionware._storage_calls import StorageCalls
+from sessionware.testing import StorageCalls
 from sessionware_memcache import MemcacheStorage, ServerDownError
 
 from tests.support.processes import ServerProcess

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from sessionware import Config, StorageError, Store
-from sessionware._storage_calls import StorageCalls
+from sessionware.testing import StorageCalls
 from sessionware_memcache import MemcacheStorage
 
 from tests.support.processes import ServerProcess

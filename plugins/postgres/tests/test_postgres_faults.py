@@ -17,7 +17,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 import pytest_asyncio
 from sessionware import StorageError
-from sessionware._storage_calls import StorageCalls
+from sessionware.testing import StorageCalls
 from sessionware_postgres import PostgresStorage
 
 from tests.support.postgres_servers import PostgresServer

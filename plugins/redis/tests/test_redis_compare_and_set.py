@@ -19,7 +19,7 @@ import pytest_asyncio
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sessionware._storage_calls import StorageCalls
+from sessionware.testing import StorageCalls
 from sessionware_redis import RedisStorage
 
 from tests.support.redis_servers import RedisClusterServers, RedisSentinel, RedisServer

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from redis.asyncio import Redis, RedisCluster
 from sessionware import StorageError
-from sessionware._storage_calls import StorageCalls
+from sessionware.testing import StorageCalls
 from sessionware_redis import RedisStorage
 from sessionware_redis._storage import match_pattern
 

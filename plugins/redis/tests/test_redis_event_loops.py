@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from redis.asyncio import Redis, RedisCluster
-from sessionware._storage_calls import StorageCalls
+from sessionware.testing import StorageCalls
 from sessionware_redis import RedisStorage
 
 from tests.support.redis_servers import RedisClusterServers, RedisServer

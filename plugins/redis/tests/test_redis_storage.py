@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 from redis.asyncio import ConnectionPool, Redis
-from sessionware._storage_calls import StorageCalls
+from sessionware.testing import StorageCalls
 from sessionware_redis import RedisStorage
 
 from tests.support.redis_servers import RedisServer
