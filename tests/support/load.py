@@ -145,10 +145,13 @@ class RecordingStorage:
 @dataclass
 class CasTally:
     """How the compare-and-sets of a run ended. Each lost one is a save (or an owner index
-    change) that another instance got in before: it re-read the record and tried again (R21)."""
+    change) that another got in before: it re-read the record and tried again (R21).
+    `lost_on_index` counts those on keys the core keeps for itself, which begin with ``~``
+    (S9): the owner indexes (S10)."""
 
     won: int = 0
     lost: int = 0
+    lost_on_index: int = 0
 
 
 class TalliedStorage(Shared):
@@ -170,6 +173,8 @@ class TalliedStorage(Shared):
             self.tally.won += 1
         else:
             self.tally.lost += 1
+            if key.startswith("~"):
+                self.tally.lost_on_index += 1
         return stored
 
 
