@@ -338,6 +338,7 @@ class OwnerRun:
             "live_at_end": self.live_at_end,
             "cas_won": tally.won,
             "cas_lost": tally.lost,
+            "cas_won_on_index": tally.won_on_index,
             "cas_lost_on_index": tally.lost_on_index,
             "violations": len(self.violations),
             "seconds": round(self.elapsed, 2),

@@ -146,11 +146,12 @@ class RecordingStorage:
 class CasTally:
     """How the compare-and-sets of a run ended. Each lost one is a save (or an owner index
     change) that another got in before: it re-read the record and tried again (R21).
-    `lost_on_index` counts those on keys the core keeps for itself, which begin with ``~``
-    (S9): the owner indexes (S10)."""
+    The ``_on_index`` counts are those on keys the core keeps for itself, which begin with
+    ``~`` (S9): the owner indexes (S10)."""
 
     won: int = 0
     lost: int = 0
+    won_on_index: int = 0
     lost_on_index: int = 0
 
 
@@ -169,12 +170,13 @@ class TalliedStorage(Shared):
         stored: bool = await self.inner.storage_compare_and_set(
             key=key, expected=expected, value=value, expires_in=expires_in
         )
+        on_index = key.startswith("~")
         if stored:
             self.tally.won += 1
+            self.tally.won_on_index += on_index
         else:
             self.tally.lost += 1
-            if key.startswith("~"):
-                self.tally.lost_on_index += 1
+            self.tally.lost_on_index += on_index
         return stored
 
 
