@@ -16,16 +16,18 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qs
 
 import sessionware
 from hypothesis import HealthCheck, settings
-from sessionware import SessionMiddleware, StorageError, Store
+from sessionware import Config, SessionMiddleware, StorageError, Store
 
-from tests.support.apps import http_scope
+from tests.support.apps import Shared, SharedPlain, http_scope, real_plugin
+from tests.support.backends import Backend
 
 # R4, written out again here on purpose: the tests check the core against the spec's text.
 VALID_ID: Final = re.compile(r"[A-Za-z0-9\-_.~+/=]{1,128}")
@@ -135,6 +137,75 @@ class RecordingStorage:
     @sessionware.hookimpl
     async def storage_close(self) -> None:
         self._note("close")
+
+
+# -- several app instances on one storage ----------------------------------------------
+
+
+@dataclass
+class CasTally:
+    """How the compare-and-sets of a run ended. Each lost one is a save (or an owner index
+    change) that another got in before: it re-read the record and tried again (R21).
+    The ``_on_index`` counts are those on keys the core keeps for itself, which begin with
+    ``~`` (S9): the owner indexes (S10)."""
+
+    won: int = 0
+    lost: int = 0
+    won_on_index: int = 0
+    lost_on_index: int = 0
+
+
+class TalliedStorage(Shared):
+    """One instance's door to a storage it shares: every hook passed on, compare-and-set
+    outcomes counted, closing left to whoever opened the storage."""
+
+    def __init__(self, inner: Any, tally: CasTally) -> None:
+        super().__init__(inner)
+        self.tally = tally
+
+    @sessionware.hookimpl
+    async def storage_compare_and_set(
+        self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
+    ) -> bool:
+        stored: bool = await self.inner.storage_compare_and_set(
+            key=key, expected=expected, value=value, expires_in=expires_in
+        )
+        on_index = key.startswith("~")
+        if stored:
+            self.tally.won += 1
+            self.tally.won_on_index += on_index
+        else:
+            self.tally.lost += 1
+            self.tally.lost_on_index += on_index
+        return stored
+
+
+@asynccontextmanager
+async def instances(
+    backend: Backend, count: int, **config: Any
+) -> AsyncIterator[tuple[list[Store], CasTally]]:
+    """`count` stores on one storage, as `count` processes of one app behind a load balancer.
+
+    Inside one store, saves of one session take turns (R21) and never race; only saves from
+    different instances meet at the storage's compare-and-set, which is what a run of several
+    instances puts to work. A storage without compare-and-set gets plain passing doors, so
+    that its tests fail on what it stores rather than on a missing hook.
+    """
+    plugin = real_plugin(backend)
+    tally = CasTally()
+
+    def door() -> object:
+        if callable(getattr(plugin, "storage_compare_and_set", None)):
+            return TalliedStorage(plugin, tally)
+        return SharedPlain(plugin)
+
+    stores = [Store(Config(storage=door(), **config)) for _ in range(count)]
+    try:
+        yield stores, tally
+    finally:
+        for store in stores:
+            await store.close()
+        await plugin.storage_close()  # type: ignore[attr-defined]
 
 
 # -- one raw ASGI request ---------------------------------------------------------------
