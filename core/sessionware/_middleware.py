@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 from ._request import RequestContext
 from ._session import Session
@@ -66,11 +66,9 @@ class _ResponseStart:
             return
         if message["type"] == "http.response.start":
             context = self._context
-            if context.auto_save_due(message.get("status", 200)):
-                session = context.session
-                assert isinstance(session, Session)
+            if context.auto_save and context.auto_save_due(message.get("status", 200)):
                 try:
-                    await session.save()
+                    await cast(Session, context.session).save()
                 except Exception:
                     logger.exception(
                         "auto-save failed: the session could not be stored; answering 500"
@@ -79,9 +77,12 @@ class _ResponseStart:
                     await self._answer_server_error()
                     return
             owed = context.owed
-            if owed.owes_headers():
-                headers = owed.completed(list(message.get("headers", ())))
-                message = {**message, "headers": headers}
+            if owed is not None:
+                headers = message.get("headers")
+                if type(headers) is not list:  # a list the app made is extended where it is
+                    headers = list(headers or ())
+                    message = {**message, "headers": headers}
+                owed.completed(headers)
         await self._send(message)
 
     async def _answer_server_error(self) -> None:

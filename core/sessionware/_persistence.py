@@ -106,8 +106,7 @@ class Persistence:
         if stored is None or stored == TOMBSTONE:
             return None
         try:
-            body = self.records.body(stored, handle)
-            record = self.records.open(body)
+            record, body = self.records.opened(stored, handle)
         except Unopenable:
             return None  # S9: another configuration's record: unknown here, left in storage
         except DecodeError as exc:
@@ -120,24 +119,24 @@ class Persistence:
             await self.storage.delete(handle)
             return None
         now = self.clock()
-        lifetime = self.lifetime
-        if lifetime.is_over(record.created, record.expires_at, now):
-            if record.expires_at > now:  # R13: past the absolute timeout, still stored
+        created, expiry, expires_at = record.created, record.expiry, record.expires_at
+        if self.lifetime.is_over(created, expires_at, now):
+            if expires_at > now:  # R13: past the absolute timeout, still stored
                 await self.storage.delete(handle)
             return None
         state = SessionState(
             session_id,
             record.data,
-            created=record.created,
-            expiry=record.expiry,
-            expires_at=record.expires_at,
+            created=created,
+            expiry=expiry,
+            expires_at=expires_at,
             stored=stored,
             handle=handle,
             body=body,
             indexed_until=record.indexed_until,
             origin=origin,
         )
-        if renew and lifetime.renewal_due(state.expiry, state.created, state.expires_at, now):
+        if renew and self.lifetime.renewal_due(expiry, created, expires_at, now):
             return state, await self._renew(state, now)
         return state, None
 
@@ -175,11 +174,30 @@ class Persistence:
         if not self.compare_and_set:
             return await self._overwrite(state, now)
         key = state.handle
-        turn = await self._turns.take(key)
+        turn = self._turns.claim(key) or await self._turns.take(key)
         try:
-            return await self._merge_in(state, turn)
+            if turn.latest is None and self.owner_key is None:
+                ttl = await self._first_attempt(state, now)
+                if ttl is not None:
+                    turn.latest = state.stored
+                    return ttl
+                return await self._merge_in(state, turn, lost=True)
+            return await self._merge_in(state, turn, lost=False)
         finally:
             self._turns.give_back(key, turn)
+
+    async def _first_attempt(self, state: SessionState, now: float) -> float | None:
+        """The common case: nobody else wrote since this request read, so this request's
+        state is the whole record. Returns the TTL, or None when another save got in first."""
+        ttl = self.lifetime.ttl(state.expiry, state.created, now)
+        if ttl <= 0:
+            return None  # the merge path ends it
+        body = self.codec.encode(state.data, state.created, state.expiry, now + ttl)
+        stored = self.records.pack(body, state.handle)
+        if not await self.storage.compare_and_set(state.handle, state.stored, stored, ttl):
+            return None
+        state.stored_as(stored, body, now + ttl)
+        return ttl
 
     async def _overwrite(self, state: SessionState, now: float) -> float:
         """A storage without compare-and-set: the last save wins, whole (R21)."""
@@ -190,33 +208,51 @@ class Persistence:
         state.stored_as(stored, body, now + ttl)
         return ttl
 
-    async def _merge_in(self, state: SessionState, turn: Turn) -> float | None:
-        """R21: compare-and-set this request's changes onto the latest record, retrying."""
-        changed = state.changed_keys(self._changed_in_place(state))
+    async def _merge_in(self, state: SessionState, turn: Turn, *, lost: bool) -> float | None:
+        """R21: compare-and-set this request's changes onto the latest record, retrying with
+        jittered backoff; `lost`: an attempt already lost, so start from what storage holds."""
+        changed = self._changed_keys(state)
+        owned = self.owner_key is not None
         expected, latest = state.stored, None
         if turn.latest is not None:  # another save of this process went first: start there
             expected, latest = turn.latest, self._raw(turn.latest, state.handle)
         deadline = time.monotonic() + SAVE_BUDGET
         pause = _FIRST_BACKOFF
+        old_owner = new_owner = None
+        until = 0.0
         while True:
+            if lost:
+                if time.monotonic() > deadline:
+                    raise StorageError(
+                        f"{self.storage.name} storage: could not save the session: another "
+                        f"save changed it first at every attempt for {SAVE_BUDGET:g} s",
+                        backend=self.storage.name,
+                    )
+                await asyncio.sleep(random.uniform(0, pause))
+                pause = min(pause * 2, _LONGEST_BACKOFF)
+                found = await self._latest(state, expected)
+                if found is None:
+                    return None
+                expected, latest = found
             now = self.clock()
-            if latest is None:  # the fast path: the stored record is the one this request read
+            if latest is None:  # what this request read is what storage holds
                 created, expiry = state.created, state.expiry
-                old_owner = self._stored_owner(state.base)
-                until = state.indexed_until
+                if owned:
+                    old_owner, until = self._stored_owner(state.base), state.indexed_until
             else:
                 created = latest.created
                 expiry = state.expiry if state.expiry_changed else latest.expiry
-                old_owner = self._stored_owner_raw(latest)
-                until = latest.indexed_until
+                if owned:
+                    old_owner, until = self._stored_owner_raw(latest), latest.indexed_until
             ttl = self.lifetime.ttl(expiry, created, now)
             if ttl <= 0:
                 self._end(state, "expired while this request held it")
                 return None
-            new_owner = self._new_owner(state, changed, old_owner)
-            until = await self._index_first(
-                state, new_owner, old_owner, created, now + ttl, expiry, until
-            )
+            if owned:
+                new_owner = self._new_owner(state, changed, old_owner)
+                until = await self._index_first(
+                    state, new_owner, old_owner, created, now + ttl, expiry, until
+                )
             if latest is None:
                 body = self.codec.encode(state.data, created, expiry, now + ttl, until)
             else:
@@ -232,29 +268,28 @@ class Persistence:
                     # S10: removed only after the record stopped naming that owner
                     await self._index.leave(old_owner, [state.handle])
                 return ttl
-            current = await self.storage.get(state.handle)
-            if expected is None:
-                if current == TOMBSTONE:  # S10: revoked before its first save landed
-                    self._end(state, "revoked while this request held it")
-                    return None
-                if current is not None:
-                    # R24: a new session's handle is in use (a key generator that repeats):
-                    # never overwrite another client's session; take a new id instead.
-                    state.renew_id(self.new_id())
-            else:
-                latest = None if current is None else self._raw(current, state.handle)
-                if latest is None or self.lifetime.is_over(latest.created, latest.expires_at, now):
-                    self._end(state, "ended or expired while this request held it")
-                    return None
-                expected = current
-            if time.monotonic() > deadline:
-                raise StorageError(
-                    f"{self.storage.name} storage: could not save the session: another save "
-                    f"changed it first at every attempt for {SAVE_BUDGET:g} s",
-                    backend=self.storage.name,
-                )
-            await asyncio.sleep(random.uniform(0, pause))
-            pause = min(pause * 2, _LONGEST_BACKOFF)
+            lost = True
+
+    async def _latest(
+        self, state: SessionState, expected: bytes | None
+    ) -> tuple[bytes | None, RawRecord | None] | None:
+        """After a lost compare-and-set: what to expect and merge onto next, or None when the
+        session has ended for this request (R24)."""
+        current = await self.storage.get(state.handle)
+        if expected is None:  # a new session's first save
+            if current == TOMBSTONE:  # S10: revoked before its first save landed
+                self._end(state, "revoked while this request held it")
+                return None
+            if current is not None:
+                # R24: its handle is in use (a key generator that repeats): never overwrite
+                # another client's session; take a new id instead.
+                state.renew_id(self.new_id())
+            return None, None
+        latest = None if current is None else self._raw(current, state.handle)
+        if latest is None or self.lifetime.is_over(latest.created, latest.expires_at, self.clock()):
+            self._end(state, "ended or expired while this request held it")
+            return None
+        return current, latest
 
     def _raw(self, stored: bytes, handle: str) -> RawRecord | None:
         """The latest record with its values still encoded; None when it cannot be read
@@ -479,7 +514,7 @@ class Persistence:
 
     async def _end_entry(self, state: SessionState, turn: Turn) -> bool:
         """Replace the stored record by a tombstone, taking in what others stored first."""
-        changed = state.changed_keys(self._changed_in_place(state))
+        changed = self._changed_keys(state)
         expected = state.stored if turn.latest is None else turn.latest
         deadline = time.monotonic() + SAVE_BUDGET
         pause = _FIRST_BACKOFF
@@ -537,6 +572,12 @@ class Persistence:
         if not (state.has_explicit_changes() or self._changed_in_place(state)):
             return False
         return bool(state.data) or not (state.fresh or state.destroyed)
+
+    def _changed_keys(self, state: SessionState) -> AbstractSet[str]:
+        """R19, R21: the keys this request set, and the loaded keys whose value no longer
+        encodes as it did when loaded (changed in place)."""
+        in_place = self._changed_in_place(state)
+        return state.set_keys.union(in_place) if in_place else state.set_keys
 
     def _changed_in_place(self, state: SessionState) -> list[str]:
         """R19: the loaded keys whose value no longer encodes as it did when loaded."""

@@ -57,5 +57,13 @@ class RecordFormat:
     def open(self, body: bytes) -> Record:
         return self.codec.decode(body)
 
+    def opened(self, stored: bytes, handle: str) -> tuple[Record, bytes]:
+        """The record stored bytes hold, and its body (see `body` for the errors)."""
+        if stored[:1] == PLAIN and self._accept_plain and self._sealer is None:
+            body = stored[1:]  # the common case, without keys: no further checks to make
+        else:
+            body = self.body(stored, handle)
+        return self.codec.decode(body), body
+
     def open_raw(self, body: bytes) -> RawRecord:
         return self.codec.decode_raw(body)

@@ -7,27 +7,37 @@ app asks for the session; it holds the session once loaded and what the response
 from __future__ import annotations
 
 from ._persistence import Persistence
-from ._response_headers import ResponseOwed
+from ._response_headers import CookieWriter, ResponseOwed
 from ._session import SessionBase
 from ._state import SessionState
 
 
 class RequestContext:
-    """One request's session (loaded lazily), its state, and its response headers."""
+    """One request's session (loaded lazily), its state, and its response headers.
 
-    __slots__ = ("_io", "auto_save", "owed", "session", "state")
+    `owed` stays None for a request that never reads its session: nothing to add then.
+    """
 
-    def __init__(self, io: Persistence, owed: ResponseOwed, auto_save: bool) -> None:
+    __slots__ = ("_io", "_writer", "auto_save", "owed", "session", "state")
+
+    def __init__(self, io: Persistence, writer: CookieWriter, auto_save: bool) -> None:
         self._io = io
-        self.owed = owed
+        self._writer = writer
         self.auto_save = auto_save
+        self.owed: ResponseOwed | None = None
         self.session: SessionBase | None = None
         self.state: SessionState | None = None
+
+    def response(self) -> ResponseOwed:
+        """What this request's response owes: made when the session is first read."""
+        owed = self.owed
+        if owed is None:
+            owed = self.owed = ResponseOwed(self._writer)
+        return owed
 
     def attach(self, session: SessionBase, state: SessionState) -> None:
         self.session = session
         self.state = state
-        self.owed.loaded = True
 
     def auto_save_due(self, status: int) -> bool:
         """R19: auto-save is on, the session was loaded and changed, and the handler did not

@@ -13,6 +13,7 @@ from typing import Final
 from ._config import Config, Source
 
 _EXPIRED: Final = "Thu, 01 Jan 1970 00:00:00 GMT"
+_PRIVATE: Final = (b"cache-control", b"private")
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -27,12 +28,15 @@ class CookieWriter:
         "_last_tail",
         "_path",
         "_suffix",
+        "has_cookies",
         "vary",
+        "vary_line",
     )
 
     def __init__(self, config: Config) -> None:
         cookie_names = [name for s, name in config.lookups if s is Source.COOKIE]
         self._cookie_prefixes = [f"{name}=".encode("latin-1") for name in cookie_names]
+        self.has_cookies = bool(cookie_names)
         self._header_names = [
             name.encode("latin-1") for s, name in config.lookups if s is Source.HEADER
         ]
@@ -40,6 +44,7 @@ class CookieWriter:
         self.vary: tuple[bytes, ...] = ((b"Cookie",) if cookie_names else ()) + tuple(
             self._header_names
         )
+        self.vary_line = b", ".join(self.vary)
         attributes = []
         if config.cookie_domain:
             attributes.append(f"Domain={config.cookie_domain}")
@@ -88,15 +93,16 @@ class CookieWriter:
 
 
 class ResponseOwed:
-    """One request's session headers. R11: the last action of the request wins."""
+    """The session headers of one request that read its session (a response that depends
+    on the session varies with it, R23). R11: the last action of the request wins."""
 
-    __slots__ = ("_carries_id", "_writer", "loaded", "pending")
+    __slots__ = ("_carries_id", "_sets_cookie", "_writer", "pending")
 
     def __init__(self, writer: CookieWriter) -> None:
         self._writer = writer
-        self.loaded = False  # the app read its session: the response varies with it (R23)
         self.pending: Headers | None = None
         self._carries_id = False  # whether `pending` sends an id rather than expiring one
+        self._sets_cookie = writer.has_cookies  # whatever `pending` holds, it sets a cookie
 
     def saved(self, session_id: str, origin: Source | None, fresh: bool, max_age: float) -> None:
         """R6: send the id back; R7: never an id that was read from the query string."""
@@ -121,22 +127,39 @@ class ResponseOwed:
             self.pending = None
             self._carries_id = False
 
-    def owes_headers(self) -> bool:
-        return self.loaded or self.pending is not None
-
     def completed(self, headers: Headers) -> Headers:
         """The response's headers with what the session adds: `Vary` (R23) merged into the
         app's own, and the id or its expiry, with `Cache-Control: private` beside a cookie."""
-        vary_at = [i for i, (name, _) in enumerate(headers) if name.lower() == b"vary"]
+        names = b" ".join([name for name, _ in headers]).lower()
+        if b"vary" in names or b"cache-control" in names:
+            return self._merged_into(headers)
+        # The common case, one look at the names: the app set neither header.
+        if self._writer.vary:
+            headers.append((b"vary", self._writer.vary_line))
+        pending = self.pending
+        if pending is not None:
+            if self._sets_cookie:
+                headers.append(_PRIVATE)
+            headers.extend(pending)
+        return headers
+
+    def _merged_into(self, headers: Headers) -> Headers:
+        """`completed` for a response whose app set `Vary` or `Cache-Control` itself."""
+        vary_at: list[int] = []
+        cache_control = False
+        for index, (name, _) in enumerate(headers):
+            lowered = name.lower()
+            if lowered == b"vary":
+                vary_at.append(index)
+            elif lowered == b"cache-control":
+                cache_control = True
         vary = self.vary_value([headers[i][1] for i in vary_at])
-        if vary is not None:
-            if vary_at:
-                headers[vary_at[-1]] = (headers[vary_at[-1]][0], vary)
-                for index in reversed(vary_at[:-1]):
-                    del headers[index]
-            else:
-                headers.append((b"vary", vary))
-        cache_control = any(name.lower() == b"cache-control" for name, _ in headers)
+        if vary is not None and vary_at:
+            headers[vary_at[-1]] = (headers[vary_at[-1]][0], vary)
+            for index in reversed(vary_at[:-1]):
+                del headers[index]
+        elif vary is not None:
+            headers.append((b"vary", vary))
         headers.extend(self.extra_headers(cache_control))
         return headers
 
@@ -144,8 +167,10 @@ class ResponseOwed:
         """R23: the one `Vary` value to send in place of the app's lines, or None to leave
         them be: the session was not read, the app varies on `*`, or names it all already."""
         names = self._writer.vary
-        if not self.loaded or not names:
+        if not names:
             return None
+        if not app_vary:  # the common case: the app set no Vary of its own
+            return self._writer.vary_line
         present = {token.strip().lower() for line in app_vary for token in line.split(b",")}
         if b"*" in present:
             return None
@@ -160,7 +185,6 @@ class ResponseOwed:
         pending = self.pending
         if pending is None:
             return []
-        sets_cookie = any(name == b"set-cookie" for name, _ in pending)
-        if sets_cookie and not app_sets_cache_control:
-            return [(b"cache-control", b"private"), *pending]
+        if self._sets_cookie and not app_sets_cache_control:
+            return [_PRIVATE, *pending]
         return list(pending)

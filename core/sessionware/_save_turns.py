@@ -30,7 +30,15 @@ class SaveTurns:
     def __init__(self) -> None:
         self._turns: dict[str, Turn] = {}
 
+    def claim(self, key: str) -> Turn | None:
+        """The turn of `key` when nobody holds it (no waiting), else None: then `take`."""
+        if key in self._turns:
+            return None
+        turn = self._turns[key] = Turn()
+        return turn
+
     async def take(self, key: str) -> Turn:
+        """Wait for the turn of `key`."""
         turn = self._turns.get(key)
         if turn is None:
             turn = self._turns[key] = Turn()

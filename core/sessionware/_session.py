@@ -7,7 +7,7 @@ three, so a sync twin (WSGI) differs in nothing but how it waits for the I/O.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -86,7 +86,8 @@ class SessionBase(MutableMapping[str, Any]):
         return self._state.data.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
-        check_key(key)
+        if type(key) is not str:
+            check_key(key)
         self._state.set(key, value)
 
     def delete(self, key: str) -> None:
@@ -101,7 +102,9 @@ class SessionBase(MutableMapping[str, Any]):
         return self._state.data[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self.set(key, value)
+        if type(key) is not str:
+            check_key(key)
+        self._state.set(key, value)
 
     def __delitem__(self, key: str) -> None:
         check_key(key)
@@ -131,27 +134,28 @@ class SessionBase(MutableMapping[str, Any]):
 
     # -- what the actions owe the response ------------------------------------------------
 
-    def _tell(self, action: Callable[[ResponseOwed], None]) -> None:
-        owed = self._owed
-        if owed is None:
-            return
-        if self._state.ended:
-            owed.withdrawn()
-        else:
-            action(owed)
-
     def _saved(self, ttl: float | None) -> None:
-        state = self._state
-        if ttl is not None:
-            self._tell(lambda owed: owed.saved(state.id, state.origin, state.fresh, ttl))
-        else:
-            self._tell(ResponseOwed.withdrawn)
+        owed = self._owed
+        if owed is not None:
+            state = self._state
+            if ttl is None or state.ended:
+                owed.withdrawn()
+            else:
+                owed.saved(state.id, state.origin, state.fresh, ttl)
 
     def _expired(self) -> None:
-        self._tell(ResponseOwed.expired)
+        owed = self._owed
+        if owed is not None and self._state.ended:
+            owed.withdrawn()
+        elif owed is not None:
+            owed.expired()
 
     def _regenerated(self) -> None:
-        self._tell(ResponseOwed.id_withdrawn)
+        owed = self._owed
+        if owed is not None and self._state.ended:
+            owed.withdrawn()
+        elif owed is not None:
+            owed.id_withdrawn()
 
 
 class Session(SessionBase):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Any, Final
 
@@ -149,10 +148,6 @@ class SessionState:
         ]
 
     # -- identity ---------------------------------------------------------------------------
-
-    def changed_keys(self, rechecked: list[str]) -> AbstractSet[str]:
-        """The keys this request set, plus those found changed in place (`rechecked`)."""
-        return self.set_keys.union(rechecked) if rechecked else self.set_keys
 
     def stored_as(
         self, raw: bytes, body: bytes, expires_at: float, indexed_until: float = 0.0

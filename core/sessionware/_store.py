@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._codec import SessionCodec
@@ -17,7 +17,7 @@ from ._persistence import Persistence
 from ._records import RecordFormat
 from ._request import RequestContext
 from ._request_ids import IdFinder
-from ._response_headers import CookieWriter, ResponseOwed
+from ._response_headers import CookieWriter
 from ._sealing import Sealer
 from ._session import Session, SessionBase
 from ._session_info import SessionInfo
@@ -102,11 +102,13 @@ class Store:
 
     def request_context(self, *, auto_save: bool) -> RequestContext:
         """A new request's session context; middlewares put it where `get` finds it."""
-        return RequestContext(self._io, ResponseOwed(self._cookies), auto_save)
+        return RequestContext(self._io, self._cookies, auto_save)
 
     async def get(self, request: object) -> Session:
         """The session of this request: loaded if its id is known, else a fresh one (R1-R5)."""
-        scope = _scope_of(request)
+        scope = getattr(request, "scope", None)
+        if type(scope) is not dict:  # a request object's scope is the common case
+            scope = _scope_of(request)
         context: RequestContext | None = scope.get(self.scope_key)
         if context is None:
             raise RuntimeError(
@@ -116,10 +118,8 @@ class Store:
         if context.session is None:
             state = await self._request_state(context, scope)
             if context.session is None:  # else a concurrent get() of this request won
-                context.attach(Session(state, self._io, context.owed), state)
-        session = context.session
-        assert isinstance(session, Session)
-        return session
+                context.attach(Session(state, self._io, context.response()), state)
+        return cast(Session, context.session)
 
     async def _request_state(
         self, context: RequestContext, scope: Mapping[str, Any]
@@ -133,7 +133,7 @@ class Store:
             return self._io.fresh()
         state, renewed = loaded
         if renewed is not None:  # R22: renewed on load, so the cookie is renewed too
-            context.owed.saved(state.id, state.origin, False, renewed)
+            context.response().saved(state.id, state.origin, False, renewed)
         return state
 
     async def get_by_id(self, session_id: str) -> Session | None:

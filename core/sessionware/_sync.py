@@ -132,7 +132,8 @@ class SyncStore:
         its headers and query string as ASGI would (see `sessionware.wsgi`)."""
         if context.session is None:
             state = self._bridge.run(self._request_state(context, scope))
-            context.attach(SyncSession(state, self._io, context.owed, self._bridge), state)
+            owed = context.response()
+            context.attach(SyncSession(state, self._io, owed, self._bridge), state)
         session = context.session
         if not isinstance(session, SyncSession):
             raise RuntimeError("this request's session was loaded by async code; use store.get")

@@ -232,7 +232,7 @@ class _Interface(SessionInterface):
             response.mimetype = "text/plain"
             return
         owed = context.owed
-        if not owed.owes_headers():
+        if owed is None:
             return
         headers = response.headers
         vary = owed.vary_value([line.encode("latin-1") for line in headers.getlist("Vary")])

@@ -124,7 +124,7 @@ class _ResponseStart:
                 sys.exc_info(),
             )
         owed = context.owed
-        if owed.owes_headers():
+        if owed is not None:
             raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
             headers = [
                 (name.decode("latin-1"), value.decode("latin-1"))

@@ -57,7 +57,10 @@ class MemoryStorage:
             live = entry[0]
         if live != expected:
             return False
-        await self.storage_set(key, value, expires_in)
+        deadline = None if expires_in is None else time.monotonic() + expires_in
+        self._entries[key] = (bytes(value), deadline)
+        if deadline is not None and self._sweeper_loop is not asyncio.get_running_loop():
+            self._ensure_sweeper()
         return True
 
     @hookimpl
