@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,12 +51,24 @@ class MemcacheStorage:
             max_pool_size=max_pool_size,
             dead_timeout=dead_timeout,
         )
-        self._servers = Servers(self.config)
+        self._pid = os.getpid()
+        self._connections = Servers(self.config)
         self._key = KeyMapper(self.config.key_prefix)
         self._workers = self.config.max_pool_size
         self._executor: ThreadPoolExecutor | None = None
         self._in_flight = 0
         self._closed = False
+
+    @property
+    def _servers(self) -> Servers:
+        """The servers' connections, made again in a forked child (gunicorn --preload): a
+        socket or worker thread of the parent is never used after a fork."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._connections = Servers(self.config)
+            self._executor = None
+            self._in_flight = 0
+        return self._connections
 
     @hookimpl
     async def storage_get(self, key: str) -> bytes | None:
@@ -118,7 +131,7 @@ class MemcacheStorage:
         self._servers.close()
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
-        executor = self._executor or self._start()
+        executor = self._executor or self._start()  # (`_servers`, read first, saw any fork)
         future = asyncio.get_running_loop().run_in_executor(executor, call, *args)
         self._in_flight += 1
         try:
