@@ -10,6 +10,7 @@ import os
 import time
 from typing import Any
 
+import msgspec
 import pytest
 import sessionware
 from sessionware import Config, Session, SessionInfo, Store
@@ -27,6 +28,7 @@ from tests.support.apps import (
     make_app,
     open_store,
     plugin_of,
+    raw_get_key,
     real_plugin,
     serve,
     state,
@@ -41,6 +43,16 @@ def index_key(owner: str) -> str:
     """The owner index's key, computed from S10's definition."""
     digest = hashlib.sha256(owner.encode()).digest()
     return "~o." + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+async def index_entries(store: Store, owner: str) -> list[Any]:
+    """The entries of an owner's index, read from storage (plain records: marker, then
+    MessagePack of ``[[handle, created, until, since], ...]``)."""
+    stored = await raw_get_key(store, index_key(owner))
+    assert stored is not None
+    assert stored[:1] == b"\x01"
+    entries: list[Any] = msgspec.msgpack.decode(stored[1:])
+    return entries
 
 
 async def sign_in(http: Any, user: Any, **extra: Any) -> str:
@@ -201,6 +213,48 @@ async def test_s10_a_login_in_flight_cannot_slip_past_a_revoke(spread_backend: B
         assert response.json()["ended"] is True
         assert "set-cookie" not in response.headers
         assert await store.sessions_of("ann") == []
+
+
+async def test_s10_listing_while_a_sign_in_is_in_flight_keeps_its_entry(
+    spread_backend: Backend,
+) -> None:
+    """The index lists a new session before its record exists: a listing then must not
+    prune the entry, or the session would end up live but unlisted."""
+    storage = PausedFirstCreate(real_plugin(spread_backend))
+    async with open_store(spread_backend, storage=storage, **OWNER) as store:
+
+        async def sign_in_slowly(request: Request) -> Response:
+            session = await store.get(request)
+            session.set("user_id", "ann")
+            await session.save()
+            return JSONResponse(state(session))
+
+        app = make_app(store, routes=[Route("/login", sign_in_slowly)])
+        async with client(app) as http:
+            pending = asyncio.ensure_future(http.get("/login"))
+            await storage.indexed.wait()
+            assert await store.sessions_of("ann") == []  # not live yet: not listed
+            storage.go_on.set()
+            session_id = (await pending).json()["id"]
+        session = await store.get_by_id(session_id)
+        assert session is not None
+        assert [info.handle for info in await store.sessions_of("ann")] == [session.handle]
+
+
+async def test_s10_an_entry_whose_record_is_gone_is_pruned_once_settled(
+    spread_backend: Backend,
+) -> None:
+    async with serve(spread_backend, **OWNER) as (store, http):
+        kept, deleted = await sign_in(http, "ann"), await sign_in(http, "ann")
+        await store.delete(deleted)  # by id: the index is not told
+        assert len(await store.sessions_of("ann")) == 1
+        assert len(await index_entries(store, "ann")) == 2  # young: maybe a sign-in in flight
+        clock_of(store).advance(60)  # no sign-in takes that long: the entry is pruned
+        assert len(await store.sessions_of("ann")) == 1
+        assert len(await index_entries(store, "ann")) == 1
+        kept_session = await store.get_by_id(kept)
+        assert kept_session is not None
+        assert await store.revoke("ann") == 1
 
 
 async def test_s10_a_session_renewed_past_its_first_expiry_is_still_listed_and_revoked(

@@ -27,6 +27,7 @@ from ._clock import Clock
 from ._codec import DecodeError
 from ._errors import StorageError
 from ._records import RecordFormat, Unopenable
+from ._save_turns import SaveTurns, Turn
 from ._storage_calls import StorageCalls
 
 logger = logging.getLogger("sessionware")
@@ -38,11 +39,13 @@ _BUDGET, _FIRST_BACKOFF, _LONGEST_BACKOFF = 5.0, 0.001, 0.05
 
 
 class Entry(NamedTuple):
-    """One session of an owner: where it is stored, when it began, until when it is listed."""
+    """One session of an owner: where it is stored, when it began, until when it is listed,
+    and when the entry was written (a young entry may point at a record not written yet)."""
 
     handle: str
     created: float
     until: float
+    since: float = 0.0
 
 
 def index_key(owner: str) -> str:
@@ -74,12 +77,13 @@ def stored_owner(data: Mapping[str, Any], owner_key: str) -> str | None:
 class OwnerIndex:
     """Reads and changes owners' indexes, each change one compare-and-set, retried."""
 
-    __slots__ = ("_clock", "_decoder", "_encoder", "_records", "_storage")
+    __slots__ = ("_clock", "_decoder", "_encoder", "_records", "_storage", "_turns")
 
     def __init__(self, storage: StorageCalls, records: RecordFormat, clock: Clock) -> None:
         self._storage = storage
         self._records = records
         self._clock = clock
+        self._turns = SaveTurns()  # changes of one index in this process wait for each other
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(list[Entry])
 
@@ -90,9 +94,19 @@ class OwnerIndex:
 
     async def change(self, owner: str, edit: Callable[[list[Entry]], list[Entry]]) -> None:
         """Apply `edit` to the owner's live entries, atomically, retrying when another
-        change got in first."""
+        change got in first. Changes of one index in this process take turns, the next one
+        starting from what the last one wrote."""
         key = index_key(owner)
-        current = await self._storage.get(key)
+        turn = self._turns.claim(key) or await self._turns.take(key)
+        try:
+            await self._change(key, edit, turn)
+        finally:
+            self._turns.give_back(key, turn)
+
+    async def _change(
+        self, key: str, edit: Callable[[list[Entry]], list[Entry]], turn: Turn
+    ) -> None:
+        current = turn.latest if turn.latest is not None else await self._storage.get(key)
         deadline = time.monotonic() + _BUDGET
         pause = _FIRST_BACKOFF
         while True:
@@ -102,6 +116,7 @@ class OwnerIndex:
             body = self._encoder.encode(entries)
             value = self._records.pack(body, key)
             if await self._storage.compare_and_set(key, current, value, max(ttl, _EMPTY_TTL)):
+                turn.latest = value
                 return
             if time.monotonic() > deadline:
                 raise StorageError(

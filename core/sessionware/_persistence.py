@@ -41,6 +41,8 @@ SAVE_BUDGET = 5.0
 _FIRST_BACKOFF, _LONGEST_BACKOFF = 0.001, 0.05
 #: How long a tombstone stays: longer than any request that could still hold the session.
 TOMBSTONE_TTL = 600.0
+#: An index entry younger than this may point at a record its save has yet to write (S10).
+_SETTLING = 2 * SAVE_BUDGET
 
 
 class Persistence:
@@ -348,7 +350,7 @@ class Persistence:
             new_until = max(expires_at, min(new_until, created + self.lifetime.absolute))
         if owner != old_owner and self._owner_max is not None:
             await self._make_room(owner, state.handle)
-        await self._index.enter(owner, Entry(state.handle, created, new_until))
+        await self._index.enter(owner, Entry(state.handle, created, new_until, self.clock()))
         return new_until
 
     async def _make_room(self, owner: str, handle: str) -> None:
@@ -370,7 +372,9 @@ class Persistence:
         for entry in await self._index.entries(owner):
             record = await self._record_of(entry.handle, now)
             if record is None or self._stored_owner(record.data) != owner:
-                stale.append(entry.handle)
+                # A young entry may be a sign-in whose record is not written yet: left be.
+                if entry.since + _SETTLING <= now:
+                    stale.append(entry.handle)
             else:
                 listed.append(
                     SessionInfo(entry.handle, record.data, record.created, record.expires_at)

@@ -272,6 +272,12 @@ async def raw_put(store: Store, session_id: str, value: bytes, ttl: float | None
     await _PLUGINS[store].storage_set(key=storage_key(session_id), value=value, expires_in=ttl)
 
 
+async def raw_get_key(store: Store, key: str) -> bytes | None:
+    """What storage holds under `key` itself (an owner index's key, say)."""
+    value: bytes | None = await _PLUGINS[store].storage_get(key=key)
+    return value
+
+
 async def raw_get(store: Store, session_id: str) -> bytes | None:
     value: bytes | None = await _PLUGINS[store].storage_get(key=storage_key(session_id))
     return value
