@@ -14,11 +14,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import math
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Final, NamedTuple
+from typing import Annotated, Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -29,10 +28,17 @@ _TUPLE, _SET, _FROZENSET, _DICT, _BIGINT = 1, 2, 3, 4, 5
 _DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _REGISTERED = 6, 7, 8, 9, 10, 11, 12
 
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
+_FAR_TIME: Final = 4 * LONGEST_EXPIRY  # unix seconds, some million millennia away
 _SCALARS: Final = frozenset({str, float, bool, type(None), bytes})
 
 Encode = Callable[[Any], Any]
 Decode = Callable[[Any], Any]
+
+
+# Times no save could have written (NaN, infinite, absurd) would break the session later;
+# msgspec refuses them while it decodes. Every real one is far inside these bounds.
+_Time = Annotated[float, msgspec.Meta(ge=-_FAR_TIME, le=_FAR_TIME)]
+_Expiry = Annotated[float, msgspec.Meta(gt=0, le=LONGEST_EXPIRY)]
 
 
 class Record(msgspec.Struct, array_like=True, frozen=True):
@@ -43,11 +49,11 @@ class Record(msgspec.Struct, array_like=True, frozen=True):
     its owner's index keeps an entry for it (S10; absent, 0, when it has no owner).
     """
 
-    created: float
-    expiry: float
-    expires_at: float
+    created: _Time
+    expiry: _Expiry
+    expires_at: _Time
     data: dict[str, Any]
-    indexed_until: float = 0.0
+    indexed_until: _Time = 0.0
 
 
 class RawRecord(msgspec.Struct, array_like=True, frozen=True):
@@ -198,18 +204,9 @@ class SessionCodec:
 
     def decode(self, raw: bytes) -> Record:
         try:
-            record = self._records.decode(raw)
+            return self._records.decode(raw)
         except Exception as exc:
             raise DecodeError(f"not a session record: {type(exc).__name__}: {exc}") from exc
-        # Times no save could have written would break the session later (NaN, infinite).
-        if not (
-            math.isfinite(record.created)
-            and math.isfinite(record.expires_at)
-            and math.isfinite(record.indexed_until)
-            and 0 < record.expiry < LONGEST_EXPIRY
-        ):
-            raise DecodeError("a session record with impossible times")
-        return record
 
     def decode_raw(self, raw: bytes) -> RawRecord:
         """The record with its values still encoded; `raw` decoded with `decode` already."""

@@ -173,13 +173,13 @@ class Persistence:
         if self.lifetime.is_over(state.created, state.expires_at, now):
             self._end(state, "expired while this request held it")
             return None
-        if not self.compare_and_set:
-            return await self._overwrite(state, now)
+        if not self.compare_and_set:  # the last save wins, whole (R21)
+            return await self._write_whole(state, now, compare=False)
         key = state.handle
         turn = self._turns.claim(key) or await self._turns.take(key)
         try:
             if turn.latest is None and self.owner_key is None:
-                ttl = await self._first_attempt(state, now)
+                ttl = await self._write_whole(state, now, compare=True)
                 if ttl is not None:
                     turn.latest = state.stored
                     return ttl
@@ -188,25 +188,17 @@ class Persistence:
         finally:
             self._turns.give_back(key, turn)
 
-    async def _first_attempt(self, state: SessionState, now: float) -> float | None:
-        """The common case: nobody else wrote since this request read, so this request's
-        state is the whole record. Returns the TTL, or None when another save got in first."""
+    async def _write_whole(self, state: SessionState, now: float, *, compare: bool) -> float | None:
+        """Store what this request holds as the whole record: the common case, where nobody
+        else wrote since this request read (by compare-and-set; None when someone did), or a
+        storage without compare-and-set. Returns the TTL written."""
         ttl = self.lifetime.ttl(state.expiry, state.created, now)
-        if ttl <= 0:
-            return None  # the merge path ends it
         body = self.codec.encode(state.data, state.created, state.expiry, now + ttl)
         stored = self.records.pack(body, state.handle)
-        if not await self.storage.compare_and_set(state.handle, state.stored, stored, ttl):
+        if not compare:
+            await self.storage.set(state.handle, stored, ttl)
+        elif not await self.storage.compare_and_set(state.handle, state.stored, stored, ttl):
             return None
-        state.stored_as(stored, body, now + ttl)
-        return ttl
-
-    async def _overwrite(self, state: SessionState, now: float) -> float:
-        """A storage without compare-and-set: the last save wins, whole (R21)."""
-        ttl = self.lifetime.ttl(state.expiry, state.created, now)
-        body = self.codec.encode(state.data, state.created, state.expiry, now + ttl)
-        stored = self.records.pack(body, state.handle)
-        await self.storage.set(state.handle, stored, ttl)
         state.stored_as(stored, body, now + ttl)
         return ttl
 

@@ -14,6 +14,9 @@ from ._config import Config, Source
 
 _EXPIRED: Final = "Thu, 01 Jan 1970 00:00:00 GMT"
 _PRIVATE: Final = (b"cache-control", b"private")
+#: The response headers that R23 merges with the app's own.
+_WATCHED: Final = frozenset({b"vary", b"cache-control"})
+_WATCHED_LENGTHS: Final = frozenset(len(name) for name in _WATCHED)
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -130,10 +133,10 @@ class ResponseOwed:
     def completed(self, headers: Headers) -> Headers:
         """The response's headers with what the session adds: `Vary` (R23) merged into the
         app's own, and the id or its expiry, with `Cache-Control: private` beside a cookie."""
-        names = b" ".join([name for name, _ in headers]).lower()
-        if b"vary" in names or b"cache-control" in names:
-            return self._merged_into(headers)
-        # The common case, one look at the names: the app set neither header.
+        for name, _ in headers:
+            if len(name) in _WATCHED_LENGTHS and name.lower() in _WATCHED:
+                return self._merged_into(headers)
+        # The common case: the app set neither header (a length check skips most names).
         if self._writer.vary:
             headers.append((b"vary", self._writer.vary_line))
         pending = self.pending
