@@ -70,7 +70,8 @@ async def read(http: Any, session_id: str) -> dict[str, Any]:
 
 async def login(store: Store, user: Any) -> Session:
     """A sign-in without HTTP: the request context a middleware would make, then a save."""
-    scope = {"type": "http", "headers": [], store.scope_key: store.request_context(auto_save=False)}
+    context = store.context_factory(auto_save=False)()
+    scope = {"type": "http", "headers": [], store.scope_key: context}
     session = await store.get(scope)
     session.set("user_id", user)
     await session.save()
@@ -381,7 +382,7 @@ async def test_s10_an_owner_that_is_not_a_str_or_an_int_fails_at_save(value: Any
         scope = {
             "type": "http",
             "headers": [],
-            store.scope_key: store.request_context(auto_save=False),
+            store.scope_key: store.context_factory(auto_save=False)(),
         }
         session = await store.get(scope)
         session.set("user_id", value)

@@ -35,16 +35,18 @@ class SessionMiddleware:
         self.store = store
         self.auto_save = auto_save
         self._key = store.scope_key
+        self._new_context = store.context_factory(auto_save=auto_save)
+        self._websocket_context = store.context_factory(auto_save=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            context = self.store.request_context(auto_save=self.auto_save)
+            context = self._new_context()
             scope[self._key] = context
             await self.app(scope, receive, _ResponseStart(context, send))
         elif kind == "websocket":
             # A websocket can read its session; its handshake has no response to carry a cookie.
-            scope[self._key] = self.store.request_context(auto_save=False)
+            scope[self._key] = self._websocket_context()
             await self.app(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -45,6 +45,10 @@ TOMBSTONE_TTL = 600.0
 _SETTLING = 2 * SAVE_BUDGET
 
 
+#: A loaded session's state, and the TTL of its renewal on load (R22) or None.
+Loaded = tuple[SessionState, float | None]
+
+
 class Persistence:
     """Sessions of one store in its storage: what `Session` and `Store` call to do I/O."""
 
@@ -91,15 +95,13 @@ class Persistence:
         """R1, R3: a new id, no data, nothing stored; costs no storage call."""
         now = self.clock()
         expiration = self.lifetime.expiration
-        return SessionState(
-            self.new_id(), {}, created=now, expiry=expiration, expires_at=now + expiration
-        )
+        return SessionState(self.new_id(), {}, now, expiration, now + expiration)
 
     # -- loading ----------------------------------------------------------------------------
 
     async def load(
         self, session_id: str, origin: Source | None = None, *, renew: bool = False
-    ) -> tuple[SessionState, float | None] | None:
+    ) -> Loaded | None:
         """The stored session (R2), or None when unknown, expired or unreadable (R3, R13,
         R17). With `renew`, a session past half its expiry is saved again at once (R22); the
         second value is the TTL of that renewal, or None."""
@@ -129,14 +131,14 @@ class Persistence:
         state = SessionState(
             session_id,
             record.data,
-            created=created,
-            expiry=expiry,
-            expires_at=expires_at,
-            stored=stored,
-            handle=handle,
-            body=body,
-            indexed_until=record.indexed_until,
-            origin=origin,
+            created,
+            expiry,
+            expires_at,
+            stored,
+            handle,
+            body,
+            record.indexed_until,
+            origin,
         )
         if renew and self.lifetime.renewal_due(expiry, created, expires_at, now):
             return state, await self._renew(state, now)

@@ -35,10 +35,6 @@ class RequestContext:
             owed = self.owed = ResponseOwed(self._writer)
         return owed
 
-    def attach(self, session: SessionBase, state: SessionState) -> None:
-        self.session = session
-        self.state = state
-
     def auto_save_due(self, status: int) -> bool:
         """R19: auto-save is on, the session was loaded and changed, and the handler did not
         fail (a 5xx response's half-made changes are not stored)."""

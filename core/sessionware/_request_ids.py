@@ -12,6 +12,7 @@ from ._ids import is_valid_id
 
 _ID_BYTES: Final = rb"[A-Za-z0-9\-_.~+/=]{1,128}"
 _HEADER_ID: Final = re.compile(rb"[ \t]*(" + _ID_BYTES + rb")[ \t]*")
+_URL_QUERY: Final = Source.URL_QUERY  # a module global reads faster than an enum member
 
 
 def _cookie_pattern(name: str) -> re.Pattern[bytes]:
@@ -58,7 +59,7 @@ class IdFinder:
     def find(self, scope: Mapping[str, Any]) -> tuple[str, Source] | None:
         headers = scope.get("headers") or ()
         for source, name, header_name, pattern in self._steps:
-            if source is Source.URL_QUERY:
+            if source is _URL_QUERY:
                 for value in _query_values(scope.get("query_string") or b"", name):
                     if is_valid_id(value):
                         return value, source

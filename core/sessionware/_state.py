@@ -47,6 +47,9 @@ class SessionState:
     request (None: nothing of ours is stored), and `body` that record opened (unsealed).
     `base` is the data as it was then, so a value changed in place can be told from one left
     alone (R19).
+
+    Made once per request that reads its session: callers pass the arguments by position,
+    as calling a class with keywords costs a dictionary each time.
     """
 
     __slots__ = (
@@ -73,7 +76,6 @@ class SessionState:
         self,
         session_id: str,
         data: dict[str, Any],
-        *,
         created: float,
         expiry: float,
         expires_at: float,
@@ -107,17 +109,18 @@ class SessionState:
         data = self.data
         if key in data:
             old = data[key]
-            same_object = (
-                old is value
-                and type(value) not in IMMUTABLE
-                and not isinstance(value, enum.Enum)  # members are singletons, never "mutated"
-            )
-            if not same_object and type(old) is type(value) and old == value:
+            if old is value:
+                # The very object again: a change unless it cannot mutate (enum members are
+                # singletons, never "mutated").
+                if type(value) in IMMUTABLE or isinstance(value, enum.Enum):
+                    return
+            elif type(old) is type(value) and old == value:
                 data[key] = value
                 return
         data[key] = value
         self.set_keys.add(key)
-        self.deleted_keys.discard(key)
+        if self.deleted_keys:
+            self.deleted_keys.discard(key)
 
     def delete(self, key: str) -> bool:
         """Remove `key`; False when it was not there (nothing changed)."""
@@ -159,7 +162,8 @@ class SessionState:
         self.expires_at = expires_at
         self.base = dict(self.data)
         self.set_keys.clear()
-        self.deleted_keys.clear()
+        if self.deleted_keys:
+            self.deleted_keys.clear()
         self.expiry_changed = False
         self.destroyed = False
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._codec import SessionCodec
@@ -13,11 +14,11 @@ from ._config import Config
 from ._ids import check_id_argument, is_valid_id
 from ._lifetime import Lifetime
 from ._loader import resolve_storage
-from ._persistence import Persistence
+from ._persistence import Loaded, Persistence
 from ._records import RecordFormat
 from ._request import RequestContext
 from ._request_ids import IdFinder
-from ._response_headers import CookieWriter
+from ._response_headers import CookieWriter, ResponseOwed
 from ._sealing import Sealer
 from ._session import Session, SessionBase
 from ._session_info import SessionInfo
@@ -80,7 +81,7 @@ class Store:
         self._finder = IdFinder(config.lookups)
         self.scope_key: Final = f"sessionware.store.{id(self):x}"
         #: The same methods as plain calls, for WSGI apps, scripts and Flask CLI commands.
-        self.sync: Final = SyncStore(self, self._io, self._request_state)
+        self.sync: Final = SyncStore(self, self._io, self._finder, self._request_state)
 
     @property
     def backend(self) -> str:
@@ -100,9 +101,10 @@ class Store:
         """Allow values of `cls` in sessions (dataclasses, enums, named tuples, or a pair)."""
         self._codec.register(cls, encode, decode)
 
-    def request_context(self, *, auto_save: bool) -> RequestContext:
-        """A new request's session context; middlewares put it where `get` finds it."""
-        return RequestContext(self._io, self._cookies, auto_save)
+    def context_factory(self, *, auto_save: bool) -> Callable[[], RequestContext]:
+        """What a middleware calls to make each request's session context, which it puts
+        where `get` finds it."""
+        return functools.partial(RequestContext, self._io, self._cookies, auto_save)
 
     async def get(self, request: object) -> Session:
         """The session of this request: loaded if its id is known, else a fresh one (R1-R5)."""
@@ -115,20 +117,32 @@ class Store:
                 "store.get() found no SessionMiddleware for this store; wrap the ASGI app: "
                 "app = SessionMiddleware(app, store=store)"
             )
-        if context.session is None:
-            state = await self._request_state(context, scope)
-            if context.session is None:  # else a concurrent get() of this request won
-                context.attach(Session(state, self._io, context.response()), state)
-        return cast(Session, context.session)
+        session = context.session
+        if type(session) is Session:
+            return session
+        if session is None:
+            found = self._finder.find(scope)
+            loaded = None
+            if found is not None:
+                loaded = await self._io.load(found[0], found[1], renew=context.auto_save)
+            if loaded is not None and loaded[1] is None:
+                state = loaded[0]  # the common case: stored, and no renewal due
+            else:
+                state = self._request_state(context, loaded)
+            session = context.session
+            if session is None:  # else a concurrent get() of this request won
+                owed = context.owed
+                if owed is None:
+                    owed = context.owed = ResponseOwed(self._cookies)
+                session = Session(state, self._io, owed)
+                context.session = session
+                context.state = state
+            if type(session) is Session:
+                return session
+        raise RuntimeError("this request's session was loaded by sync code; use store.sync")
 
-    async def _request_state(
-        self, context: RequestContext, scope: Mapping[str, Any]
-    ) -> SessionState:
+    def _request_state(self, context: RequestContext, loaded: Loaded | None) -> SessionState:
         """The state of the session a request names (R2), or a fresh one (R1, R3, R4)."""
-        found = self._finder.find(scope)
-        loaded = None
-        if found is not None:
-            loaded = await self._io.load(found[0], found[1], renew=context.auto_save)
         if loaded is None:
             return self._io.fresh()
         state, renewed = loaded

@@ -6,12 +6,13 @@ differs, through the store's `SyncBridge`. Storage plugins stay async and unawar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from ._ids import check_id_argument, is_valid_id
-from ._persistence import Persistence
+from ._persistence import Loaded, Persistence
 from ._request import RequestContext
+from ._request_ids import IdFinder
 from ._response_headers import ResponseOwed
 from ._session import SessionBase
 from ._session_info import SessionInfo
@@ -76,23 +77,25 @@ class _AsyncStore(Protocol):
     ) -> int: ...
 
 
-RequestState = Callable[[RequestContext, Mapping[str, Any]], Coroutine[Any, Any, SessionState]]
+RequestState = Callable[[RequestContext, Loaded | None], SessionState]
 
 
 class SyncStore:
     """`store.sync`: every async method of `Store` as a plain call with the same name and
     arguments, for WSGI apps, scripts and Flask CLI commands (S11)."""
 
-    __slots__ = ("_bridge", "_io", "_request_state", "_store")
+    __slots__ = ("_bridge", "_finder", "_io", "_request_state", "_store")
 
     def __init__(
         self,
         store: _AsyncStore,
         io: Persistence,
+        finder: IdFinder,
         request_state: RequestState,
     ) -> None:
         self._store = store
         self._io = io
+        self._finder = finder
         self._request_state = request_state
         self._bridge = SyncBridge()
 
@@ -131,9 +134,14 @@ class SyncStore:
         """The session of a request a WSGI middleware made `context` for; `scope` carries
         its headers and query string as ASGI would (see `sessionware.wsgi`)."""
         if context.session is None:
-            state = self._bridge.run(self._request_state(context, scope))
-            owed = context.response()
-            context.attach(SyncSession(state, self._io, owed, self._bridge), state)
+            found = self._finder.find(scope)
+            loaded = None
+            if found is not None:
+                load = self._io.load(found[0], found[1], renew=context.auto_save)
+                loaded = self._bridge.run(load)
+            state = self._request_state(context, loaded)
+            context.session = SyncSession(state, self._io, context.response(), self._bridge)
+            context.state = state
         session = context.session
         if not isinstance(session, SyncSession):
             raise RuntimeError("this request's session was loaded by async code; use store.get")

@@ -209,9 +209,10 @@ class _Interface(SessionInterface):
         self.store = store
         self.auto_save = auto_save
         self._lookup = EnvironLookup(store.config.lookups)
+        self._new_context = store.context_factory(auto_save=auto_save)
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
-        context = self.store.request_context(auto_save=self.auto_save)
+        context = self._new_context()
         return FlaskSession(self.store, context, self._lookup.scope(request.environ))
 
     def is_null_session(self, obj: object) -> bool:

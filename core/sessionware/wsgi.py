@@ -85,9 +85,10 @@ class SessionMiddleware:
         self.store = store
         self.auto_save = auto_save
         self.lookup = EnvironLookup(store.config.lookups)
+        self._new_context = store.context_factory(auto_save=auto_save)
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        context = self.store.request_context(auto_save=self.auto_save)
+        context = self._new_context()
         environ[self.store.scope_key] = context
         environ[_ENVIRON_KEY] = _RequestSession(self, context, environ)
         start = _ResponseStart(self.store, context, start_response)

@@ -51,13 +51,14 @@ class MemoryStorage:
         self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
     ) -> bool:
         """Atomic as it stands: nothing here awaits, so no other task runs in between."""
+        now = time.monotonic()
         entry = self._entries.get(key)
-        live = None
-        if entry is not None and (entry[1] is None or entry[1] > time.monotonic()):
-            live = entry[0]
-        if live != expected:
+        if entry is None or (entry[1] is not None and entry[1] <= now):
+            if expected is not None:  # absent or expired: only a first save matches
+                return False
+        elif entry[0] != expected:
             return False
-        deadline = None if expires_in is None else time.monotonic() + expires_in
+        deadline = None if expires_in is None else now + expires_in
         self._entries[key] = (bytes(value), deadline)
         if deadline is not None and self._sweeper_loop is not asyncio.get_running_loop():
             self._ensure_sweeper()
