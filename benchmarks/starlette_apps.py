@@ -74,8 +74,19 @@ def floor(pair: Any, name: str) -> BenchApp:
     )
 
 
-def sessionware(store: Store, *, auto_save: bool, name: str, backend: str) -> BenchApp:
-    """The handlers with sessionware; explicit mode calls save(), auto_save leaves it."""
+def sessionware(
+    store: Store,
+    *,
+    auto_save: bool,
+    name: str,
+    backend: str,
+    login_extra: Callable[[], Mapping[str, Any]] | None = None,
+    scenarios: tuple[str, ...] | None = None,
+) -> BenchApp:
+    """The handlers with sessionware; explicit mode calls save(), auto_save leaves it.
+
+    `login_extra` gives more values for each login to set (a 1 KB value, an owner).
+    """
 
     async def untouched(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -96,6 +107,9 @@ def sessionware(store: Store, *, auto_save: bool, name: str, backend: str) -> Be
         session = await store.get(request)
         session.set("user", USER)
         session.set("role", "admin")
+        if login_extra is not None:
+            for key, value in login_extra().items():
+                session.set(key, value)
         if not auto_save:
             await session.save()
         return PlainTextResponse("ok")
@@ -111,6 +125,7 @@ def sessionware(store: Store, *, auto_save: bool, name: str, backend: str) -> Be
         backend=backend,
         mode="auto_save" if auto_save else "explicit",
         close=store.close,
+        scenarios=scenarios,
     )
 
 
