@@ -40,12 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile",
         metavar="BACKEND:MODE:SCENARIO",
-        help="instead of benchmarking, profile one sessionware app (e.g. memory:explicit:counter)",
+        help="instead of benchmarking, profile one sessionware app (e.g. memory:explicit:counter,"
+        " or flask-redis:auto_save:counter)",
     )
     args = parser.parse_args(argv)
     if args.profile:
-        from .profile import profile
+        from .profile import profile, profile_flask
 
+        if args.profile.startswith("flask-"):
+            return profile_flask(args.profile)
         return asyncio.run(profile(args.profile))
     results = asyncio.run(
         run(args.backends, quick=args.quick, peers=not args.no_peers, flask=not args.no_flask)

@@ -366,7 +366,7 @@ def flask_targets(results: Results) -> list[Target]:
         return []
     found: list[Target] = []
     for name, bench in flask.apps.items():
-        if bench.family not in ("sessionware", "flask-session"):
+        if bench.family != "sessionware":
             continue
         calls = flask.calls.get(name, {}).get("untouched")
         label = f"{name} untouched"
@@ -375,9 +375,6 @@ def flask_targets(results: Results) -> list[Target]:
             continue
         made = {**calls.get("storage", {}), **calls.get("server", {})}
         text = "+".join(f"{n:g} {op}" for op, n in made.items()) or "0"
-        if bench.family == "flask-session":  # a peer: shown, not judged
-            found.append(Target(label, f"{text} storage calls (a peer)", "", None))
-            continue
         found.append(Target(label, f"{text} storage calls", "0 calls", not made))
     counter = flask.scenarios.get("counter", {})
     bare = _median(counter, flask_apps.BARE)
