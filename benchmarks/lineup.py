@@ -229,9 +229,24 @@ def _litestar_redis(url: str) -> Callable[[], BenchApp]:
     return build
 
 
-async def _raw(lineup: Lineup, backend: str, make: Callable[[], Any]) -> None:
+def raw_pair(backend: str, servers: Servers, label: str) -> Any:
+    """A new raw client pair of `backend` (to be opened), or None when it has none here."""
+    if backend == "redis" and servers.redis is not None:
+        return RedisPair(servers.redis.url)
+    if backend == "memcache" and servers.memcached is not None:
+        return MemcachePair(servers.memcached.address)
+    if backend == "sqlite":
+        return SqlitePair(servers.tmp / f"{label}.sqlite3")
+    if backend == "postgres" and servers.postgres is not None:
+        return PostgresPair(servers.postgres.url, f"bench_{label}_pair")
+    return None
+
+
+async def _raw(lineup: Lineup, backend: str, servers: Servers) -> None:
     """The raw pair of `backend`, and the same pair done inside a bare app's handler."""
-    raw, inside = make(), make()
+    raw, inside = raw_pair(backend, servers, "raw"), raw_pair(backend, servers, "floor")
+    if raw is None or inside is None:
+        return
     await raw.open()
     await inside.open()
     lineup.raw[backend] = raw
@@ -255,16 +270,7 @@ async def build_lineup(backends: list[str], servers: Servers, *, peers: bool = T
             for autoload in (False, True):
                 _peer(lineup, "starsessions redis", _starsessions_redis(redis_url, autoload))
             _peer(lineup, "litestar redis", _litestar_redis(redis_url))
-    if "redis" in backends and redis_url is not None:
-        await _raw(lineup, "redis", lambda: RedisPair(redis_url))
-    if "memcache" in backends and servers.memcached is not None:
-        address = servers.memcached.address
-        await _raw(lineup, "memcache", lambda: MemcachePair(address))
-    if "sqlite" in backends:
-        paths = iter((servers.tmp / "raw.sqlite3", servers.tmp / "floor.sqlite3"))
-        await _raw(lineup, "sqlite", lambda: SqlitePair(next(paths)))
-    if "postgres" in backends and servers.postgres is not None:
-        url = servers.postgres.url
-        tables = iter(("bench_raw_pair", "bench_floor_pair"))
-        await _raw(lineup, "postgres", lambda: PostgresPair(url, next(tables)))
+    for backend in ("redis", "memcache", "sqlite", "postgres"):
+        if backend in backends:
+            await _raw(lineup, backend, servers)
     return lineup

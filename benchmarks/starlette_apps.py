@@ -6,7 +6,7 @@ the response classes, which are most of a request's cost, are the same for all o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from sessionware import SessionMiddleware, Store
@@ -82,10 +82,12 @@ def sessionware(
     backend: str,
     login_extra: Callable[[], Mapping[str, Any]] | None = None,
     scenarios: tuple[str, ...] | None = None,
+    between: Callable[[], Awaitable[None]] | None = None,
 ) -> BenchApp:
     """The handlers with sessionware; explicit mode calls save(), auto_save leaves it.
 
-    `login_extra` gives more values for each login to set (a 1 KB value, an owner).
+    `login_extra` gives more values for each login to set (a 1 KB value, an owner);
+    `between` is awaited by the counter between loading and saving (benchmarks/gap.py).
     """
 
     async def untouched(request: Request) -> Response:
@@ -97,6 +99,8 @@ def sessionware(
 
     async def counter(request: Request) -> Response:
         session = await store.get(request)
+        if between is not None:
+            await between()
         count = session.get("n", 0) + 1
         session.set("n", count)
         if not auto_save:
