@@ -92,7 +92,7 @@ class Recipe:
         return WithoutCompareAndSet(plugin) if self.variant.hide_compare_and_set else plugin
 
     def build(self, storage: Any) -> BenchApp:
-        with _quiet("sessionware"):  # the warning of a store without compare-and-set
+        with quiet("sessionware"):  # the warning of a store without compare-and-set
             store = Store(Config(storage=storage, **self.variant.config))
         extra = self.variant.login_extra
         return starlette_apps.sessionware(
@@ -129,7 +129,8 @@ def sessionware_name(backend: str, mode: str, label: str = "") -> str:
 
 
 @contextmanager
-def _quiet(logger: str) -> Iterator[None]:
+def quiet(logger: str) -> Iterator[None]:
+    """The logger's warnings left out (a store built on purpose without compare-and-set)."""
     log = logging.getLogger(logger)
     level = log.level
     log.setLevel(logging.ERROR)

@@ -36,6 +36,7 @@ from sessionware_redis._storage import REPLACE_IF_EQUAL, milliseconds
 from .bench import Crowd
 from .calls import WithoutCompareAndSet
 from .driver import CheckFailed, Plan, Series, measure
+from .lineup import quiet
 from .scenarios import ScenarioRun, scenario_client
 from .servers import ROOT  # noqa: F401  (puts the repository on sys.path for tests.support)
 from .starlette_apps import sessionware
@@ -208,7 +209,8 @@ async def main(quick: bool) -> int:
                 name = f"{path}, save by {save}"
                 inner = make(f"bench-{len(stores)}:")
                 storage = WithoutCompareAndSet(inner) if save == "SET" else inner
-                store = Store(Config(storage=storage))
+                with quiet("sessionware"):  # its warning about the hidden hook
+                    store = Store(Config(storage=storage))
                 stores.append(store)
                 bench = sessionware(store, auto_save=False, name=name, backend="redis")
                 apps.append(ScenarioRun(bench, "counter", await scenario_client(bench, "counter")))
