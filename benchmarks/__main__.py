@@ -36,17 +36,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     parser.add_argument("--no-peers", action="store_true", help="skip starsessions and the rest")
+    parser.add_argument("--no-flask", action="store_true", help="skip the WSGI (Flask) section")
     parser.add_argument(
         "--profile",
         metavar="BACKEND:MODE:SCENARIO",
-        help="instead of benchmarking, profile one sessionware app (e.g. memory:explicit:counter)",
+        help="instead of benchmarking, profile one sessionware app (e.g. memory:explicit:counter,"
+        " or flask-redis:auto_save:counter)",
     )
     args = parser.parse_args(argv)
     if args.profile:
-        from .profile import profile
+        from .profile import profile, profile_flask
 
+        if args.profile.startswith("flask-"):
+            return profile_flask(args.profile)
         return asyncio.run(profile(args.profile))
-    results = asyncio.run(run(args.backends, quick=args.quick, peers=not args.no_peers))
+    results = asyncio.run(
+        run(args.backends, quick=args.quick, peers=not args.no_peers, flask=not args.no_flask)
+    )
     print(render(results))
     if args.json is not None:
         write_json(results, args.json)

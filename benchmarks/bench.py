@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import sys
@@ -10,11 +11,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .calls import count_calls
+from . import flask_bench
+from .calls import (
+    MemcachedCommands,
+    RedisCommands,
+    ServerCommands,
+    count_calls,
+    expected_calls,
+)
 from .driver import CheckFailed, Client, Plan, Series, gather_clients, measure
-from .lineup import MODES, Lineup, build_lineup, sessionware_name
+from .flask_bench import FlaskResults
+from .lineup import Lineup, build_lineup
 from .scenarios import SCENARIOS, BenchApp, ScenarioRun, check_client, scenario_client
-from .servers import running_servers, storage_factory, storage_options
+from .servers import Servers, running_servers
 
 CROWD = 64
 CROWD_SCENARIOS = ("read", "counter")
@@ -42,6 +51,7 @@ class Results:
     calls: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    flask: FlaskResults | None = None  # the WSGI section
     machine: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -84,23 +94,33 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def _count_calls(results: Results, lineup: Lineup, servers: Any) -> None:
-    redis_url = servers.redis.url if servers.redis is not None else None
-    for backend in lineup.backends:
-        for mode, auto_save in MODES.items():
-            name = sessionware_name(backend, mode)
-            options = storage_options(backend, servers, f"{mode}-counted") or {}
-            try:
-                results.calls[name] = await count_calls(
-                    backend,
-                    storage_factory(backend)(**options),
-                    auto_save=auto_save,
-                    redis_url=redis_url if backend == "redis" else None,
-                )
-            except CheckFailed as exc:
-                results.failed[f"{name}: storage calls"] = str(exc)
-            except Exception as exc:
-                results.failed[f"{name}: storage calls"] = f"{type(exc).__name__}: {exc}"
+def _server_commands(backend: str, servers: Servers) -> ServerCommands | None:
+    if backend == "redis" and servers.redis is not None:
+        return RedisCommands()
+    if backend == "memcache" and servers.memcached is not None:
+        return MemcachedCommands(servers.memcached.address)
+    return None
+
+
+async def _count_calls(results: Results, lineup: Lineup, servers: Servers) -> None:
+    for recipe in lineup.recipes:
+        server = _server_commands(recipe.backend, servers)
+        try:
+            plugin = recipe.plugin(servers, "-counted")
+            results.calls[recipe.name] = await count_calls(
+                recipe.build,
+                plugin,
+                expected=expected_calls(plugin, owner=recipe.variant.owner),
+                scenarios=recipe.variant.scenarios or tuple(SCENARIOS),
+                server=server,
+            )
+        except CheckFailed as exc:
+            results.failed[f"{recipe.name}: storage calls"] = str(exc)
+        except Exception as exc:
+            results.failed[f"{recipe.name}: storage calls"] = f"{type(exc).__name__}: {exc}"
+        finally:
+            if server is not None:
+                server.close()
 
 
 async def _subjects(
@@ -108,6 +128,8 @@ async def _subjects(
 ) -> list[Any]:
     subjects: list[Any] = []
     for bench in apps:
+        if not bench.runs(scenario):
+            continue
         try:
             made = [await scenario_client(bench, scenario) for _ in range(clients)]
         except Exception as exc:
@@ -135,6 +157,7 @@ async def run(
     quick: bool = False,
     peers: bool = True,
     crowd: bool = True,
+    flask: bool = True,
     plans: tuple[Plan, Plan] | None = None,
     log: Log = _stderr,
 ) -> Results:
@@ -166,7 +189,9 @@ async def run(
             redis_apps = [
                 bench
                 for bench in lineup.apps
-                if bench.backend == "redis" and bench.family in ("sessionware", "starsessions")
+                if bench.backend == "redis"
+                and bench.family in ("sessionware", "starsessions")
+                and bench.scenarios is None  # the plain apps, not the variants
             ]
             if crowd and redis_apps:
                 for scenario in CROWD_SCENARIOS:
@@ -177,6 +202,13 @@ async def run(
                     )
         finally:
             await lineup.close()
+        if flask:
+            # In a thread with no event loop, as a WSGI worker: see flask_bench.
+            results.flask = await asyncio.to_thread(
+                flask_bench.run, servers, list(backends), plan, peers=peers, log=log
+            )
+            results.notes.extend(results.flask.notes)
+            results.failed.update(results.flask.failed)
     results.machine["load_after"] = os.getloadavg()
     results.seconds = time.perf_counter() - started
     return results

@@ -1,4 +1,5 @@
-"""Calling an ASGI app in-process, and timing it in rounds interleaved across subjects.
+"""Calling an ASGI app in-process, and timing it in rounds interleaved across subjects
+(async ones with `measure`, sync ones, the WSGI section's, with `measure_sync`).
 
 The same few lines of harness run for every app, so whatever they cost is the same for all
 and cancels out of every difference the report prints.
@@ -11,10 +12,11 @@ import gc
 import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+T = TypeVar("T")
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
@@ -183,6 +185,20 @@ class Plan:
     seed: int = 7
 
 
+class SyncSubject(Protocol):
+    """A `Subject` whose `run` is a plain call: a WSGI app, a sync client."""
+
+    name: str
+    width: int
+
+    def run(self, count: int) -> None: ...
+
+    def check(self) -> None: ...
+
+
+Timer = Callable[[Any, int], Awaitable[tuple[float, float]]]
+
+
 async def _time(subject: Subject, count: int) -> tuple[float, float]:
     """Wall-clock and process CPU seconds of `count` operations."""
     cpu, start = time.process_time(), time.perf_counter()
@@ -190,11 +206,18 @@ async def _time(subject: Subject, count: int) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
-async def _calibrate(subject: Subject, plan: Plan) -> int:
+async def _time_sync(subject: SyncSubject, count: int) -> tuple[float, float]:
+    """The same for a sync subject: it never suspends, so no event loop is needed."""
+    cpu, start = time.process_time(), time.perf_counter()
+    subject.run(count)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+async def _calibrate(subject: Any, plan: Plan, timer: Timer) -> int:
     """Warm the subject up, and find how many operations fill one batch."""
     count, spent = 1, 0.0
     while spent < plan.warmup:
-        elapsed, _ = await _time(subject, count)
+        elapsed, _ = await timer(subject, count)
         spent += elapsed
         if elapsed < plan.warmup / 8:
             count *= 2
@@ -204,7 +227,7 @@ async def _calibrate(subject: Subject, plan: Plan) -> int:
 
 
 async def measure(
-    subjects: Sequence[Subject], plan: Plan
+    subjects: Sequence[Any], plan: Plan, timer: Timer = _time
 ) -> tuple[dict[str, Series], dict[str, str]]:
     """Samples of each subject, batches interleaved (ABC BCA …, never AAA BBB), and failures.
 
@@ -214,10 +237,10 @@ async def measure(
     """
     failed: dict[str, str] = {}
     counts: dict[str, int] = {}
-    live: list[Subject] = []
+    live: list[Any] = []
     for subject in subjects:
         try:
-            counts[subject.name] = await _calibrate(subject, plan)
+            counts[subject.name] = await _calibrate(subject, plan, timer)
         except Exception as exc:
             failed[subject.name] = f"{type(exc).__name__}: {exc}"
         else:
@@ -232,7 +255,7 @@ async def measure(
                 continue
             count = counts[subject.name]
             try:
-                elapsed, cpu = await _time(subject, count)
+                elapsed, cpu = await timer(subject, count)
                 subject.check()
             except Exception as exc:
                 failed[subject.name] = f"{type(exc).__name__}: {exc}"
@@ -243,6 +266,26 @@ async def measure(
             found.cpu.append(cpu / operations * 1e6)
             found.operations += operations
     return {name: s for name, s in series.items() if name not in failed}, failed
+
+
+def measure_sync(
+    subjects: Sequence[SyncSubject], plan: Plan
+) -> tuple[dict[str, Series], dict[str, str]]:
+    """`measure` for sync subjects, in the calling thread, which must have no running event
+    loop (sessionware's sync bridge refuses to run inside one, as a WSGI worker has none).
+    Nothing in it suspends, so its coroutine runs to the end at the first step."""
+    return run_to_end(measure(subjects, plan, _time_sync))
+
+
+def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """The result of a coroutine that never suspends, without an event loop."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coroutine.close()
+    raise RuntimeError("run_to_end: the coroutine waited for something; it needs a loop")
 
 
 async def gather_clients(clients: Sequence[Client], count: int) -> None:

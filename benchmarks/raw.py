@@ -66,6 +66,65 @@ class RedisPair(_RawPair):
         await self._client.aclose()
 
 
+class SyncRedisPair:
+    """redis-py's sync client GET, then SET with a PX expiry: the floor under a Flask app's
+    redis counter, as a WSGI worker thread would do it."""
+
+    width = 1
+
+    def __init__(self, url: str) -> None:
+        from redis import Redis
+
+        self.name = "raw redis GET + SET (sync client)"
+        self._client = Redis.from_url(url)
+        self._key = "bench-raw:sync-pair"
+        self.last: Any = None
+
+    def pair(self) -> None:
+        client = self._client
+        self.last = client.get(self._key)
+        client.set(self._key, PAYLOAD, px=TTL * 1000)
+
+    def run(self, count: int) -> None:
+        pair = self.pair
+        for _ in range(count):
+            pair()
+
+    def check(self) -> None:
+        if self.last != PAYLOAD:
+            raise CheckFailed(f"{self.name}: read {self.last!r} back, not what was written")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class LoopDrivenRedisPair(SyncRedisPair):
+    """redis.asyncio GET, then SET PX, each run to its end by `loop.run_until_complete` on a
+    loop of this thread's own: how sync code (sessionware's sync bridge) reaches an async
+    client, without any session code. Context for the Flask redis rows, not a target."""
+
+    def __init__(self, url: str) -> None:
+        import asyncio
+
+        from redis.asyncio import Redis
+
+        super().__init__(url)
+        self.name = "raw redis.asyncio pair, run_until_complete"
+        self._loop = asyncio.new_event_loop()
+        self._async = Redis.from_url(url)
+        self._key = "bench-raw:loop-pair"
+
+    def pair(self) -> None:
+        run, client = self._loop.run_until_complete, self._async
+        self.last = run(client.get(self._key))
+        run(client.set(self._key, PAYLOAD, px=TTL * 1000))
+
+    def close(self) -> None:
+        super().close()
+        self._loop.run_until_complete(self._async.aclose())
+        self._loop.close()
+
+
 class MemcachePair(_RawPair):
     """pymemcache get + set, each in a worker thread: blocking calls never run on the loop."""
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from .driver import ASGIApp, CheckFailed, Client
+from .driver import CheckFailed, Client
 
 SCENARIOS: dict[str, str] = {
     "untouched": "valid cookie, the handler ignores the session",
@@ -23,17 +24,22 @@ async def _nothing() -> None:
 
 @dataclass
 class BenchApp:
-    """One ASGI app under test, with what the report needs to know about it."""
+    """One app under test (ASGI, or WSGI for the Flask section), with what the report needs
+    to know about it."""
 
     name: str
-    family: str  # "bare", "sessionware", "starsessions", "starlette-cookie", "litestar"
-    app: ASGIApp
+    family: str  # "bare", "sessionware", "starsessions", "starlette-cookie", "litestar", …
+    app: Any  # an ASGI app; a WSGI app in the Flask section
     cookie_name: str
     baseline: str  # the bare app whose cost this one adds to
     backend: str | None = None
     mode: str | None = None
     sessions: bool = True
     close: Callable[[], Awaitable[None]] = field(default=_nothing)
+    scenarios: tuple[str, ...] | None = None  # None: every scenario
+
+    def runs(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
 
 
 class ScenarioRun:

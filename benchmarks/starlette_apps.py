@@ -6,7 +6,7 @@ the response classes, which are most of a request's cost, are the same for all o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from sessionware import SessionMiddleware, Store
@@ -74,8 +74,21 @@ def floor(pair: Any, name: str) -> BenchApp:
     )
 
 
-def sessionware(store: Store, *, auto_save: bool, name: str, backend: str) -> BenchApp:
-    """The handlers with sessionware; explicit mode calls save(), auto_save leaves it."""
+def sessionware(
+    store: Store,
+    *,
+    auto_save: bool,
+    name: str,
+    backend: str,
+    login_extra: Callable[[], Mapping[str, Any]] | None = None,
+    scenarios: tuple[str, ...] | None = None,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> BenchApp:
+    """The handlers with sessionware; explicit mode calls save(), auto_save leaves it.
+
+    `login_extra` gives more values for each login to set (a 1 KB value, an owner);
+    `between` is awaited by the counter between loading and saving (benchmarks/gap.py).
+    """
 
     async def untouched(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -86,6 +99,8 @@ def sessionware(store: Store, *, auto_save: bool, name: str, backend: str) -> Be
 
     async def counter(request: Request) -> Response:
         session = await store.get(request)
+        if between is not None:
+            await between()
         count = session.get("n", 0) + 1
         session.set("n", count)
         if not auto_save:
@@ -96,6 +111,9 @@ def sessionware(store: Store, *, auto_save: bool, name: str, backend: str) -> Be
         session = await store.get(request)
         session.set("user", USER)
         session.set("role", "admin")
+        if login_extra is not None:
+            for key, value in login_extra().items():
+                session.set(key, value)
         if not auto_save:
             await session.save()
         return PlainTextResponse("ok")
@@ -111,6 +129,7 @@ def sessionware(store: Store, *, auto_save: bool, name: str, backend: str) -> Be
         backend=backend,
         mode="auto_save" if auto_save else "explicit",
         close=store.close,
+        scenarios=scenarios,
     )
 
 
