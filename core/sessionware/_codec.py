@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ _DATETIME, _DATE, _TIME, _TIMEDELTA, _DECIMAL, _UUID, _REGISTERED = 6, 7, 8, 9, 
 _INT64_MIN, _UINT64_MAX = -(2**63), 2**64 - 1
 _FAR_TIME: Final = 4 * LONGEST_EXPIRY  # unix seconds, some million millennia away
 _SCALARS: Final = frozenset({str, float, bool, type(None), bytes})
+_NATIVE: Final = _SCALARS | {int}  # what msgspec packs as the same type it decodes
 
 Encode = Callable[[Any], Any]
 Decode = Callable[[Any], Any]
@@ -166,7 +167,16 @@ class SessionCodec:
         indexed_until: float = 0.0,
     ) -> bytes:
         """A record's body from live values (the fast path: one call to the packer)."""
-        # Top-level strings and 64-bit ints are most session values: they skip `_wire`.
+        if _NATIVE.issuperset(map(type, data.values())):
+            # Plain scalars only, as most sessions hold: msgspec packs the dictionary as it
+            # is. An int beyond 64 bits is all it refuses; that takes the general path.
+            try:
+                if indexed_until:
+                    return self._packer.encode([created, expiry, expires_at, data, indexed_until])
+                return self._packer.encode([created, expiry, expires_at, data])
+            except OverflowError:
+                pass
+        # Top-level strings and 64-bit ints are most other values: they skip `_wire`.
         scalars, wire_of = _SCALARS, self._wire
         wire: dict[str, Any] = {}
         try:
@@ -178,10 +188,7 @@ class SessionCodec:
                     wire[key] = wire_of(value)
         except RecursionError:
             raise ValueError("a session value refers to itself; it cannot be stored") from None
-        # The same array a `Record` decodes from; a list packs faster than a new Struct.
-        if indexed_until:
-            return self._packer.encode([created, expiry, expires_at, wire, indexed_until])
-        return self._packer.encode([created, expiry, expires_at, wire])
+        return self._pack_record(wire, created, expiry, expires_at, indexed_until)
 
     def encode_merged(
         self,
@@ -192,6 +199,17 @@ class SessionCodec:
         indexed_until: float = 0.0,
     ) -> bytes:
         """A record's body from values that are encoded already."""
+        return self._pack_record(data, created, expiry, expires_at, indexed_until)
+
+    def _pack_record(
+        self,
+        data: Mapping[str, Any],
+        created: float,
+        expiry: float,
+        expires_at: float,
+        indexed_until: float,
+    ) -> bytes:
+        # The same array a `Record` decodes from; a list packs faster than a new Struct.
         if indexed_until:
             return self._packer.encode([created, expiry, expires_at, data, indexed_until])
         return self._packer.encode([created, expiry, expires_at, data])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, cast
+from typing import Any
 
 from ._request import RequestContext
 from ._session import Session
@@ -35,15 +35,17 @@ class SessionMiddleware:
         self.store = store
         self.auto_save = auto_save
         self._key = store.scope_key
-        self._new_context = store.context_factory(auto_save=auto_save)
+        self._new_context = store.context_factory(_HTTPRequest, auto_save=auto_save)
         self._websocket_context = store.context_factory(auto_save=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             context = self._new_context()
+            context.send = send
+            context.failed = False
             scope[self._key] = context
-            await self.app(scope, receive, _ResponseStart(context, send))
+            await self.app(scope, receive, context.response_start)
         elif kind == "websocket":
             # A websocket can read its session; its handshake has no response to carry a cookie.
             scope[self._key] = self._websocket_context()
@@ -52,43 +54,46 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
 
 
-class _ResponseStart:
-    """The app's `send`, wrapped: the auto-save and the session headers go out with the
-    response start."""
+class _HTTPRequest(RequestContext):
+    """An ASGI request's session context, which also wraps the app's `send`: the auto-save
+    and the session headers go out with the response start. (One object, not two: this is
+    made for every request.)"""
 
-    __slots__ = ("_context", "_failed", "_send")
+    __slots__ = ("failed", "send")
 
-    def __init__(self, context: RequestContext, send: Send) -> None:
-        self._context = context
-        self._send = send
-        self._failed = False
+    send: Send
+    failed: bool
 
-    async def __call__(self, message: Message) -> None:
-        if self._failed:
+    async def response_start(self, message: Message) -> None:
+        if self.failed:
             return
         if message["type"] == "http.response.start":
-            context = self._context
-            if context.auto_save and context.auto_save_due(message.get("status", 200)):
+            session = self.session
+            if (
+                self.auto_save
+                and self.auto_save_due(message.get("status", 200))
+                and type(session) is Session
+            ):
                 try:
-                    await cast(Session, context.session).save()
+                    await session.save()
                 except Exception:
                     logger.exception(
                         "auto-save failed: the session could not be stored; answering 500"
                     )
-                    self._failed = True
+                    self.failed = True
                     await self._answer_server_error()
                     return
-            owed = context.owed
+            owed = self.owed
             if owed is not None:
                 headers = message.get("headers")
                 if type(headers) is not list:  # a list the app made is extended where it is
                     headers = list(headers or ())
                     message = {**message, "headers": headers}
                 owed.completed(headers)
-        await self._send(message)
+        await self.send(message)
 
     async def _answer_server_error(self) -> None:
-        await self._send(
+        await self.send(
             {
                 "type": "http.response.start",
                 "status": 500,
@@ -98,4 +103,4 @@ class _ResponseStart:
                 ],
             }
         )
-        await self._send({"type": "http.response.body", "body": _SERVER_ERROR})
+        await self.send({"type": "http.response.body", "body": _SERVER_ERROR})

@@ -175,34 +175,29 @@ class Persistence:
         if self.lifetime.is_over(state.created, state.expires_at, now):
             self._end(state, "expired while this request held it")
             return None
-        if not self.compare_and_set:  # the last save wins, whole (R21)
-            return await self._write_whole(state, now, compare=False)
         key = state.handle
-        turn = self._turns.claim(key) or await self._turns.take(key)
+        turn = None
+        if self.compare_and_set:
+            turn = self._turns.claim(key) or await self._turns.take(key)
         try:
-            if turn.latest is None and self.owner_key is None:
-                ttl = await self._write_whole(state, now, compare=True)
-                if ttl is not None:
-                    turn.latest = state.stored
-                    return ttl
-                return await self._merge_in(state, turn, lost=True)
+            if turn is None or (turn.latest is None and self.owner_key is None):
+                # The whole record as this request holds it: all there is to write when
+                # nobody else wrote since this request read, as nearly always.
+                ttl = self.lifetime.ttl(state.expiry, state.created, now)
+                body = self.codec.encode(state.data, state.created, state.expiry, now + ttl)
+                stored = self.records.pack(body, key)
+                if turn is None:  # no compare-and-set: the last save wins, whole (R21)
+                    await self.storage.set(key, stored, ttl)
+                elif await self.storage.compare_and_set(key, state.stored, stored, ttl):
+                    turn.latest = stored
+                else:
+                    return await self._merge_in(state, turn, lost=True)
+                state.stored_as(stored, body, now + ttl)
+                return ttl
             return await self._merge_in(state, turn, lost=False)
         finally:
-            self._turns.give_back(key, turn)
-
-    async def _write_whole(self, state: SessionState, now: float, *, compare: bool) -> float | None:
-        """Store what this request holds as the whole record: the common case, where nobody
-        else wrote since this request read (by compare-and-set; None when someone did), or a
-        storage without compare-and-set. Returns the TTL written."""
-        ttl = self.lifetime.ttl(state.expiry, state.created, now)
-        body = self.codec.encode(state.data, state.created, state.expiry, now + ttl)
-        stored = self.records.pack(body, state.handle)
-        if not compare:
-            await self.storage.set(state.handle, stored, ttl)
-        elif not await self.storage.compare_and_set(state.handle, state.stored, stored, ttl):
-            return None
-        state.stored_as(stored, body, now + ttl)
-        return ttl
+            if turn is not None:
+                self._turns.give_back(key, turn)
 
     async def _merge_in(self, state: SessionState, turn: Turn, *, lost: bool) -> float | None:
         """R21: compare-and-set this request's changes onto the latest record, retrying with
@@ -563,21 +558,13 @@ class Persistence:
 
     # -- deciding ---------------------------------------------------------------------------
 
-    def wants_auto_save(self, state: SessionState) -> bool:
-        """R19: changed (and not fresh-and-empty, nor destroyed-and-empty), never ended."""
-        if state.ended:
-            return False
-        if not (state.has_explicit_changes() or self._changed_in_place(state)):
-            return False
-        return bool(state.data) or not (state.fresh or state.destroyed)
-
     def _changed_keys(self, state: SessionState) -> AbstractSet[str]:
         """R19, R21: the keys this request set, and the loaded keys whose value no longer
         encodes as it did when loaded (changed in place)."""
-        in_place = self._changed_in_place(state)
+        in_place = self.changed_in_place(state)
         return state.set_keys.union(in_place) if in_place else state.set_keys
 
-    def _changed_in_place(self, state: SessionState) -> list[str]:
+    def changed_in_place(self, state: SessionState) -> list[str]:
         """R19: the loaded keys whose value no longer encodes as it did when loaded."""
         keys = state.keys_to_recheck()
         if not keys or state.body is None:

@@ -36,12 +36,17 @@ class RequestContext:
         return owed
 
     def auto_save_due(self, status: int) -> bool:
-        """R19: auto-save is on, the session was loaded and changed, and the handler did not
-        fail (a 5xx response's half-made changes are not stored)."""
+        """R19: auto-save is on, the session was loaded and changed (and is not fresh and
+        empty, nor destroyed and empty), it was never ended, and the handler did not fail
+        (a 5xx response's half-made changes are not stored)."""
         state = self.state
-        return (
-            self.auto_save
-            and state is not None
-            and status < 500
-            and self._io.wants_auto_save(state)
-        )
+        if not self.auto_save or state is None or status >= 500 or state.ended:
+            return False
+        if not (
+            state.set_keys
+            or state.deleted_keys
+            or state.expiry_changed
+            or self._io.changed_in_place(state)
+        ):
+            return False
+        return bool(state.data) or not (state.fresh or state.destroyed)

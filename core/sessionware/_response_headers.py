@@ -32,8 +32,10 @@ class CookieWriter:
         "_last_tail",
         "_path",
         "_suffix",
+        "before_pending",
         "has_cookies",
         "vary",
+        "vary_headers",
         "vary_line",
     )
 
@@ -49,6 +51,9 @@ class CookieWriter:
             self._header_names
         )
         self.vary_line = b", ".join(self.vary)
+        #: What `completed` adds beside no pending headers, and before pending ones.
+        self.vary_headers: Headers = [(b"vary", self.vary_line)] if self.vary else []
+        self.before_pending = self.vary_headers + ([_PRIVATE] if cookie_names else [])
         attributes = []
         if config.cookie_domain:
             attributes.append(f"Domain={config.cookie_domain}")
@@ -100,13 +105,12 @@ class ResponseOwed:
     """The session headers of one request that read its session (a response that depends
     on the session varies with it, R23). R11: the last action of the request wins."""
 
-    __slots__ = ("_carries_id", "_sets_cookie", "_writer", "pending")
+    __slots__ = ("_carries_id", "_writer", "pending")
 
     def __init__(self, writer: CookieWriter) -> None:
         self._writer = writer
         self.pending: Headers | None = None
         self._carries_id = False  # whether `pending` sends an id rather than expiring one
-        self._sets_cookie = writer.has_cookies  # whatever `pending` holds, it sets a cookie
 
     def saved(self, session_id: str, origin: Source | None, fresh: bool, max_age: float) -> None:
         """R6: send the id back; R7: never an id that was read from the query string."""
@@ -138,12 +142,12 @@ class ResponseOwed:
             if len(name) in _WATCHED_LENGTHS and name.lower() in _WATCHED:
                 return self._merged_into(headers)
         # The common case: the app set neither header (a length check skips most names).
-        if self._writer.vary:
-            headers.append((b"vary", self._writer.vary_line))
+        writer = self._writer
         pending = self.pending
-        if pending is not None:
-            if self._sets_cookie:
-                headers.append(_PRIVATE)
+        if pending is None:
+            headers.extend(writer.vary_headers)
+        else:
+            headers.extend(writer.before_pending)
             headers.extend(pending)
         return headers
 
@@ -189,6 +193,6 @@ class ResponseOwed:
         pending = self.pending
         if pending is None:
             return []
-        if self._sets_cookie and not app_sets_cache_control:
+        if self._writer.has_cookies and not app_sets_cache_control:  # `pending` sets a cookie
             return [_PRIVATE, *pending]
         return list(pending)

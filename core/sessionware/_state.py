@@ -135,9 +135,6 @@ class SessionState:
         self.expiry = seconds
         self.expiry_changed = True
 
-    def has_explicit_changes(self) -> bool:
-        return bool(self.set_keys or self.deleted_keys or self.expiry_changed)
-
     def keys_to_recheck(self) -> list[str]:
         """Keys whose value may have changed in place: not set again, and not the very
         immutable object that was loaded. Their encodings tell (see `SessionCodec`)."""

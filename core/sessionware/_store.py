@@ -6,7 +6,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar, overload
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._codec import SessionCodec
@@ -26,6 +26,8 @@ from ._state import SessionState
 from ._sync import SyncStore
 
 logger = logging.getLogger("sessionware")
+
+C = TypeVar("C", bound=RequestContext)
 
 
 def _scope_of(request: object) -> Mapping[str, Any]:
@@ -101,10 +103,18 @@ class Store:
         """Allow values of `cls` in sessions (dataclasses, enums, named tuples, or a pair)."""
         self._codec.register(cls, encode, decode)
 
-    def context_factory(self, *, auto_save: bool) -> Callable[[], RequestContext]:
-        """What a middleware calls to make each request's session context, which it puts
-        where `get` finds it."""
-        return functools.partial(RequestContext, self._io, self._cookies, auto_save)
+    @overload
+    def context_factory(self, *, auto_save: bool) -> Callable[[], RequestContext]: ...
+
+    @overload
+    def context_factory(self, kind: type[C], *, auto_save: bool) -> Callable[[], C]: ...
+
+    def context_factory(
+        self, kind: type[RequestContext] = RequestContext, *, auto_save: bool
+    ) -> Callable[[], RequestContext]:
+        """What a middleware calls to make each request's session context (a
+        `RequestContext`, or its own subclass), which it puts where `get` finds it."""
+        return functools.partial(kind, self._io, self._cookies, auto_save)
 
     async def get(self, request: object) -> Session:
         """The session of this request: loaded if its id is known, else a fresh one (R1-R5)."""
@@ -129,14 +139,15 @@ class Store:
                 state = loaded[0]  # the common case: stored, and no renewal due
             else:
                 state = self._request_state(context, loaded)
-            session = context.session
-            if session is None:  # else a concurrent get() of this request won
+            if context.session is None:  # else a concurrent get() of this request won
                 owed = context.owed
                 if owed is None:
                     owed = context.owed = ResponseOwed(self._cookies)
                 session = Session(state, self._io, owed)
                 context.session = session
                 context.state = state
+                return session
+            session = context.session
             if type(session) is Session:
                 return session
         raise RuntimeError("this request's session was loaded by sync code; use store.sync")

@@ -41,8 +41,8 @@ class MemoryStorage:
     @hookimpl
     async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
         deadline = None if expires_in is None else time.monotonic() + expires_in
-        # bytes(...) copies a mutable buffer; an immutable bytes object is safe to share.
-        self._entries[key] = (bytes(value), deadline)
+        # A mutable buffer is copied; an immutable bytes object is safe to share.
+        self._entries[key] = (value if type(value) is bytes else bytes(value), deadline)
         if deadline is not None and self._sweeper_loop is not asyncio.get_running_loop():
             self._ensure_sweeper()
 
@@ -53,14 +53,14 @@ class MemoryStorage:
         """Atomic as it stands: nothing here awaits, so no other task runs in between."""
         now = time.monotonic()
         entry = self._entries.get(key)
-        if entry is None or (entry[1] is not None and entry[1] <= now):
-            if expected is not None:  # absent or expired: only a first save matches
-                return False
-        elif entry[0] != expected:
+        live: bytes | None = None
+        if entry is not None and (entry[1] is None or entry[1] > now):
+            live = entry[0]  # an expired entry counts as absent
+        if live != expected:
             return False
-        deadline = None if expires_in is None else now + expires_in
-        self._entries[key] = (bytes(value), deadline)
-        if deadline is not None and self._sweeper_loop is not asyncio.get_running_loop():
+        new_deadline = None if expires_in is None else now + expires_in
+        self._entries[key] = (value if type(value) is bytes else bytes(value), new_deadline)
+        if new_deadline is not None and self._sweeper_loop is not asyncio.get_running_loop():
             self._ensure_sweeper()
         return True
 
