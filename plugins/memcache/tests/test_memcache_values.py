@@ -36,9 +36,10 @@ async def test_a_40_day_ttl_is_kept_as_an_absolute_time(
     # Sent as 3,456,000 relative seconds it would be read as a 1970 date and be gone.
     reply = direct(memcached_server).raw_command(b"mg values:forty-days t", b"\r\n")
     remaining = int(reply.split(b" t", 1)[1])
-    # We add a second and round up; memcached's own clock ticks once a second and may lag
-    # the wall clock by up to one more, so the server can report up to 3 s over.
-    assert 40 * DAY - 60 < remaining <= 40 * DAY + 3
+    # We add a second and round up; memcached's own clock ticks once a second and lags the
+    # wall clock by a few seconds more (seen: 4 s on a loaded machine), so allow 10 s over:
+    # what matters is that this is 40 days, not a date in 1970 (gone at once).
+    assert 40 * DAY - 60 < remaining <= 40 * DAY + 10
 
 
 async def test_a_value_over_the_item_limit_is_a_storage_error_that_says_so(
