@@ -235,9 +235,21 @@ class _Interface(SessionInterface):
         owed = context.owed
         if owed is None:
             return
+        # R23, as `ResponseOwed.completed` does it for ASGI: one look at the app's headers.
         headers = response.headers
-        vary = owed.vary_value([line.encode("latin-1") for line in headers.getlist("Vary")])
+        app_vary: list[bytes] = []
+        app_cache_control = False
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == "vary":
+                app_vary.append(value.encode("latin-1"))
+            elif lowered == "cache-control":
+                app_cache_control = True
+        vary = owed.vary_value(app_vary)
         if vary is not None:
-            headers["Vary"] = vary.decode("latin-1")
-        for name, value in owed.extra_headers("Cache-Control" in headers):
-            headers.add(name.decode("latin-1"), value.decode("latin-1"))
+            if app_vary:
+                headers["Vary"] = vary.decode("latin-1")  # in place of the app's own lines
+            else:
+                headers.add("Vary", vary.decode("latin-1"))
+        for extra_name, extra_value in owed.extra_headers(app_cache_control):
+            headers.add(extra_name.decode("latin-1"), extra_value.decode("latin-1"))
