@@ -96,7 +96,9 @@ class SessionState:
         self.indexed_until = indexed_until  # S10: until when its owner's index lists it
         self.origin = origin
         self.fresh = stored is None
-        self.base: dict[str, Any] = {} if stored is None else dict(data)
+        # The data as stored: the same dictionary until this request first changes it (a
+        # request that only reads copies nothing); see `_own_data`.
+        self.base: dict[str, Any] = {} if stored is None else data
         self.set_keys: set[str] = set()
         self.deleted_keys: set[str] = set()
         self.expiry_changed = False
@@ -104,6 +106,11 @@ class SessionState:
         self.ended = False
 
     # -- changes ----------------------------------------------------------------------------
+
+    def _own_data(self) -> None:
+        """Before the first change: `base` keeps the stored values, `data` changes."""
+        if self.base is self.data:
+            self.base = dict(self.data)
 
     def set(self, key: str, value: Any) -> None:
         data = self.data
@@ -115,8 +122,12 @@ class SessionState:
                 if type(value) in IMMUTABLE or isinstance(value, enum.Enum):
                     return
             elif type(old) is type(value) and old == value:
+                if self.base is data:
+                    self.base = dict(data)  # see `_own_data`
                 data[key] = value
                 return
+        if self.base is data:
+            self.base = dict(data)  # see `_own_data`
         data[key] = value
         self.set_keys.add(key)
         if self.deleted_keys:
@@ -126,6 +137,7 @@ class SessionState:
         """Remove `key`; False when it was not there (nothing changed)."""
         if key not in self.data:
             return False
+        self._own_data()
         del self.data[key]
         self.deleted_keys.add(key)
         self.set_keys.discard(key)
@@ -157,7 +169,7 @@ class SessionState:
         self.body = body
         self.indexed_until = indexed_until
         self.expires_at = expires_at
-        self.base = dict(self.data)
+        self.base = self.data  # copied again at the next change (`_own_data`)
         self.set_keys.clear()
         if self.deleted_keys:
             self.deleted_keys.clear()

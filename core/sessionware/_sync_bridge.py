@@ -32,26 +32,14 @@ from typing import Any, Generic, TypeVar
 T = TypeVar("T")
 
 
-class _NoWaiter:
-    """Stands in for a job's event when the thread that runs it is the one that asked."""
-
-    __slots__ = ()
-
-    def set(self) -> None:
-        pass
-
-
-_NO_WAITER: Any = _NoWaiter()
-
-
 class _Job(Generic[T]):
-    """One queued coroutine and, once run, its outcome."""
+    """A coroutine queued by a thread that found another one driving, and its outcome."""
 
     __slots__ = ("coroutine", "done", "error", "value")
 
     def __init__(self, coroutine: Coroutine[Any, Any, T]) -> None:
         self.coroutine = coroutine
-        self.done = _NO_WAITER  # a real event only when another thread waits for it
+        self.done = threading.Event()  # the thread that queued it waits for this
         self.value: T | None = None
         self.error: BaseException | None = None
 
@@ -90,25 +78,27 @@ class SyncBridge:
                 "store.sync and the sync session methods are for sync code (WSGI, scripts); "
                 "in async code, await the store's and the session's own methods"
             )
-        job = _Job(coroutine)
         with self._mutex:
             loop = self._loop_of_this_process()
-            drive = not self._driving
-            if drive:
-                self._driving = True
-            else:
-                job.done = threading.Event()
+            if self._driving:
+                job = _Job(coroutine)
                 self._queue.append(job)
-        if not drive:
+            else:
+                self._driving = True
+                job = None
+        if job is not None:
             job.done.wait()
             return job.outcome()
         try:
-            loop.run_until_complete(job.run())
-            self._drive_queued(loop)
-        except BaseException as exc:
+            result = loop.run_until_complete(coroutine)
+        except Exception:
+            self._drive_queued_or_give_up(loop)
+            raise
+        except BaseException as exc:  # interrupted: whoever waits is released, with the error
             self._give_up(exc)
             raise
-        return job.outcome()
+        self._drive_queued_or_give_up(loop)
+        return result
 
     def close(self) -> None:
         """Close this process's loop, after its remaining tasks (a storage's sweep) are
@@ -127,16 +117,20 @@ class SyncBridge:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
 
-    def _drive_queued(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _drive_queued_or_give_up(self, loop: asyncio.AbstractEventLoop) -> None:
         """Run what other threads queued while this one drove, until nothing is left."""
-        while True:
-            with self._mutex:
-                if not self._queue:
-                    self._driving = False
-                    return
-                jobs = list(self._queue)
-                self._queue.clear()
-            loop.run_until_complete(_all(jobs))
+        try:
+            while True:
+                with self._mutex:
+                    if not self._queue:
+                        self._driving = False
+                        return
+                    jobs = list(self._queue)
+                    self._queue.clear()
+                loop.run_until_complete(_all(jobs))
+        except BaseException as exc:
+            self._give_up(exc)
+            raise
 
     def _give_up(self, exc: BaseException) -> None:
         """The driver itself failed (interrupted): release whoever waits, with the error."""
@@ -193,5 +187,5 @@ async def _all(jobs: list[_Job[Any]]) -> None:
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     # The loop running in this thread, or None: asyncio's own non-raising form (it is in
-    # asyncio.events.__all__), since raising and catching costs more than the call.
-    return asyncio.events._get_running_loop()
+    # asyncio.__all__), since raising and catching costs more than the call.
+    return asyncio._get_running_loop()

@@ -16,6 +16,8 @@ def direct() -> Callable[[ServerProcess], Any]:
     """Plain pymemcache clients on one server, to see what the storage really wrote."""
 
     def client(server: ServerProcess) -> Any:
-        return Client((server.host, server.port), connect_timeout=2, timeout=2)
+        return Client(
+            (server.host, server.port), connect_timeout=2, timeout=2, default_noreply=False
+        )
 
     return client
