@@ -12,12 +12,9 @@ Readers never trust the index alone: an entry only says where to look (see `Pers
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
@@ -27,6 +24,7 @@ from ._clock import Clock
 from ._codec import DecodeError
 from ._errors import StorageError
 from ._records import RecordFormat, Unopenable
+from ._retries import Retries
 from ._save_turns import SaveTurns, Turn
 from ._storage_calls import StorageCalls
 
@@ -35,7 +33,6 @@ logger = logging.getLogger("sessionware")
 INDEX_PREFIX: Final = "~o."
 #: How long an index that has just lost its last entry stays, empty, before it expires.
 _EMPTY_TTL: Final = 1.0
-_BUDGET, _FIRST_BACKOFF, _LONGEST_BACKOFF = 5.0, 0.001, 0.05
 
 
 class Entry(NamedTuple):
@@ -107,8 +104,7 @@ class OwnerIndex:
         self, key: str, edit: Callable[[list[Entry]], list[Entry]], turn: Turn
     ) -> None:
         current = turn.latest if turn.latest is not None else await self._storage.get(key)
-        deadline = time.monotonic() + _BUDGET
-        pause = _FIRST_BACKOFF
+        retries = Retries(self._storage.name, "change an owner index: another change got in first")
         while True:
             entries = edit(self._live(current, key))
             now = self._clock()
@@ -118,14 +114,7 @@ class OwnerIndex:
             if await self._storage.compare_and_set(key, current, value, max(ttl, _EMPTY_TTL)):
                 turn.latest = value
                 return
-            if time.monotonic() > deadline:
-                raise StorageError(
-                    f"{self._storage.name} storage: could not change an owner index: another "
-                    f"change got in first at every attempt for {_BUDGET:g} s",
-                    backend=self._storage.name,
-                )
-            await asyncio.sleep(random.uniform(0, pause))
-            pause = min(pause * 2, _LONGEST_BACKOFF)
+            await retries.pause()
             current = await self._storage.get(key)
 
     async def enter(self, owner: str, entry: Entry) -> None:

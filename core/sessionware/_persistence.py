@@ -10,10 +10,7 @@ replaced by a tombstone is never written back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -23,11 +20,11 @@ import msgspec
 from ._clock import Clock
 from ._codec import DecodeError, RawRecord, Record
 from ._config import Source
-from ._errors import StorageError
 from ._ids import handle_of, new_id
 from ._lifetime import Lifetime
 from ._owner_index import Entry, OwnerIndex, owner_in, stored_owner
 from ._records import TOMBSTONE, RecordFormat, Unopenable
+from ._retries import BUDGET, Retries
 from ._save_turns import SaveTurns, Turn
 from ._session_info import SessionInfo
 from ._state import SessionState
@@ -35,14 +32,10 @@ from ._storage_calls import StorageCalls
 
 logger = logging.getLogger("sessionware")
 
-#: R21: how long a save keeps retrying a lost compare-and-set before it gives up.
-SAVE_BUDGET = 5.0
-#: The first pause after a lost compare-and-set, and the longest; each is jittered.
-_FIRST_BACKOFF, _LONGEST_BACKOFF = 0.001, 0.05
 #: How long a tombstone stays: longer than any request that could still hold the session.
 TOMBSTONE_TTL = 600.0
 #: An index entry younger than this may point at a record its save has yet to write (S10).
-_SETTLING = 2 * SAVE_BUDGET
+_SETTLING = 2 * BUDGET
 
 
 #: A loaded session's state, and the TTL of its renewal on load (R22) or None.
@@ -207,20 +200,12 @@ class Persistence:
         expected, latest = state.stored, None
         if turn.latest is not None:  # another save of this process went first: start there
             expected, latest = turn.latest, self._raw(turn.latest, state.handle)
-        deadline = time.monotonic() + SAVE_BUDGET
-        pause = _FIRST_BACKOFF
+        retries = Retries(self.storage.name, "save the session: another save changed it first")
         old_owner = new_owner = None
         until = 0.0
         while True:
             if lost:
-                if time.monotonic() > deadline:
-                    raise StorageError(
-                        f"{self.storage.name} storage: could not save the session: another "
-                        f"save changed it first at every attempt for {SAVE_BUDGET:g} s",
-                        backend=self.storage.name,
-                    )
-                await asyncio.sleep(random.uniform(0, pause))
-                pause = min(pause * 2, _LONGEST_BACKOFF)
+                await retries.pause()
                 found = await self._latest(state, expected)
                 if found is None:
                     return None
@@ -392,7 +377,7 @@ class Persistence:
         """Replace the record by a tombstone while it names `owner`; True when a live
         session was ended. A record not written yet gets the tombstone too, so a login in
         flight cannot create it afterwards (R24)."""
-        deadline = time.monotonic() + SAVE_BUDGET
+        retries = Retries(self.storage.name, "revoke a session: it changed")
         while True:
             current = await self.storage.get(handle)
             if current == TOMBSTONE:
@@ -408,13 +393,7 @@ class Persistence:
                     return False
             if await self.storage.compare_and_set(handle, current, TOMBSTONE, TOMBSTONE_TTL):
                 return current is not None
-            if time.monotonic() > deadline:
-                raise StorageError(
-                    f"{self.storage.name} storage: could not revoke a session: it changed at "
-                    f"every attempt for {SAVE_BUDGET:g} s",
-                    backend=self.storage.name,
-                )
-            await asyncio.sleep(random.uniform(0, _FIRST_BACKOFF))
+            await retries.pause()
 
     async def _record_of(self, handle: str, now: float) -> Record | None:
         current = await self.storage.get(handle)
@@ -509,8 +488,9 @@ class Persistence:
         """Replace the stored record by a tombstone, taking in what others stored first."""
         changed = self._changed_keys(state)
         expected = state.stored if turn.latest is None else turn.latest
-        deadline = time.monotonic() + SAVE_BUDGET
-        pause = _FIRST_BACKOFF
+        retries = Retries(
+            self.storage.name, "regenerate the session: another save changed it first"
+        )
         while True:
             if expected is not state.stored:
                 latest = None if expected is None else self._raw(expected, state.handle)
@@ -526,14 +506,7 @@ class Persistence:
             if expected is None or expected == TOMBSTONE:
                 self._end(state, "ended by another request while this one held it")
                 return False
-            if time.monotonic() > deadline:
-                raise StorageError(
-                    f"{self.storage.name} storage: could not regenerate the session: another "
-                    f"save changed it first at every attempt for {SAVE_BUDGET:g} s",
-                    backend=self.storage.name,
-                )
-            await asyncio.sleep(random.uniform(0, pause))
-            pause = min(pause * 2, _LONGEST_BACKOFF)
+            await retries.pause()
 
     async def reset(self, state: SessionState) -> None:
         """R10: no data, a new id, the old entry deleted."""
