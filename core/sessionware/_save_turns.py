@@ -47,10 +47,10 @@ class SaveTurns:
 
     async def take(self, key: str) -> Turn:
         """Wait for the turn of `key`."""
-        turn = self._turns.get(key)
-        if turn is None:
-            turn = self._turns[key] = Turn()
+        turn = self.claim(key)
+        if turn is not None:
             return turn
+        turn = self._turns[key]
         if turn.waiting is None:
             turn.waiting = deque()
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -165,13 +165,7 @@ class Session(SessionBase):
 
     async def save(self) -> None:
         """R6: store the data with this session's expiry as TTL, then send the id back."""
-        state = self._state
-        ttl = await self._io.save(state)
-        owed = self._owed
-        if owed is not None and ttl is not None and not state.ended:  # the common case
-            owed.saved(state.id, state.origin, state.fresh, ttl)
-        else:
-            self._saved(ttl)
+        self._saved(await self._io.save(self._state))
 
     async def destroy(self) -> None:
         """R8: delete the stored entry, clear the data, expire the client's cookie."""

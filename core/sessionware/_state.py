@@ -122,12 +122,10 @@ class SessionState:
                 if type(value) in IMMUTABLE or isinstance(value, enum.Enum):
                     return
             elif type(old) is type(value) and old == value:
-                if self.base is data:
-                    self.base = dict(data)  # see `_own_data`
+                self._own_data()
                 data[key] = value
                 return
-        if self.base is data:
-            self.base = dict(data)  # see `_own_data`
+        self._own_data()
         data[key] = value
         self.set_keys.add(key)
         if self.deleted_keys:

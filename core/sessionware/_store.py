@@ -18,7 +18,7 @@ from ._persistence import Loaded, Persistence
 from ._records import RecordFormat
 from ._request import RequestContext
 from ._request_ids import IdFinder
-from ._response_headers import CookieWriter, ResponseOwed
+from ._response_headers import CookieWriter
 from ._sealing import Sealer
 from ._session import Session, SessionBase
 from ._session_info import SessionInfo
@@ -140,10 +140,7 @@ class Store:
             else:
                 state = self._request_state(context, loaded)
             if context.session is None:  # else a concurrent get() of this request won
-                owed = context.owed
-                if owed is None:
-                    owed = context.owed = ResponseOwed(self._cookies)
-                session = Session(state, self._io, owed)
+                session = Session(state, self._io, context.response())
                 context.session = session
                 context.state = state
                 return session
