@@ -40,11 +40,7 @@ class MemoryStorage:
 
     @hookimpl
     async def storage_set(self, key: str, value: bytes, expires_in: float | None) -> None:
-        deadline = None if expires_in is None else time.monotonic() + expires_in
-        # A mutable buffer is copied; an immutable bytes object is safe to share.
-        self._entries[key] = (value if type(value) is bytes else bytes(value), deadline)
-        if deadline is not None and self._sweeper_loop is not asyncio.get_running_loop():
-            self._ensure_sweeper()
+        self._store(key, value, None if expires_in is None else time.monotonic() + expires_in)
 
     @hookimpl
     async def storage_compare_and_set(
@@ -58,11 +54,14 @@ class MemoryStorage:
             live = entry[0]  # an expired entry counts as absent
         if live != expected:
             return False
-        new_deadline = None if expires_in is None else now + expires_in
-        self._entries[key] = (value if type(value) is bytes else bytes(value), new_deadline)
-        if new_deadline is not None and self._sweeper_loop is not asyncio.get_running_loop():
-            self._ensure_sweeper()
+        self._store(key, value, None if expires_in is None else now + expires_in)
         return True
+
+    def _store(self, key: str, value: bytes, deadline: float | None) -> None:
+        # A mutable buffer is copied; an immutable bytes object is safe to share.
+        self._entries[key] = (value if type(value) is bytes else bytes(value), deadline)
+        if deadline is not None and self._sweeper_loop is not asyncio.get_running_loop():
+            self._ensure_sweeper()
 
     @hookimpl
     async def storage_delete(self, key: str) -> None:

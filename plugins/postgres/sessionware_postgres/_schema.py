@@ -36,7 +36,6 @@ def microseconds(expires_in: float | None) -> int | None:
 class Statements:
     """Every statement the storage runs on `table`, each one round trip once prepared."""
 
-    table: str
     lock_id: int
     exists: str
     create_table: str
@@ -54,7 +53,6 @@ class Statements:
         name = f'"{table}"'
         digest = hashlib.sha256(f"sessionware-postgres:{table}".encode()).digest()
         return cls(
-            table=table,
             lock_id=int.from_bytes(digest[:8], "big", signed=True),
             exists=f"SELECT to_regclass('{name}') IS NOT NULL",
             create_table=(

@@ -178,12 +178,11 @@ class PostgresStorage:
         self, key: str, expected: bytes | None, value: bytes, expires_in: float | None
     ) -> bool:
         """One statement either way; never sent twice (a lost reply is an error)."""
+        arguments = (key, bytes(value), microseconds(expires_in))
         if expected is None:
-            done = await self._fetch(self._sql.create, key, bytes(value), microseconds(expires_in))
+            done = await self._fetch(self._sql.create, *arguments)
         else:
-            done = await self._fetch(
-                self._sql.replace, key, bytes(value), microseconds(expires_in), bytes(expected)
-            )
+            done = await self._fetch(self._sql.replace, *arguments, bytes(expected))
         return done is not None
 
     @hookimpl

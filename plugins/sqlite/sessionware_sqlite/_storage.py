@@ -163,9 +163,7 @@ class SQLiteStorage:
         self._in_flight += 1
         try:
             while True:
-                cursor = await db.execute(self._sql.sweep, (_now_ms(), SWEEP_BATCH))
-                count = cursor.rowcount
-                await cursor.close()
+                count = await changed_rows(db, self._sql.sweep, (_now_ms(), SWEEP_BATCH))
                 removed += count
                 if count < SWEEP_BATCH:
                     return removed
