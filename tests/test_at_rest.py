@@ -27,6 +27,7 @@ from tests.support.apps import (
     plugin_of,
     raw_get,
     raw_put,
+    read,
     serve,
     shared_plugin,
     storage_key,
@@ -44,11 +45,6 @@ async def new_session(http: Any, *actions: list[Any]) -> str:
     http.cookies.clear()
     session_id: str = (await do(http, *actions, ["save"])).json()["id"]
     return session_id
-
-
-async def read(http: Any, session_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = (await http.get("/read", headers=cookie_header(session_id))).json()
-    return body
 
 
 # -- handles ------------------------------------------------------------------------------

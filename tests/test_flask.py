@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from http.cookiejar import CookieJar
@@ -23,7 +22,7 @@ from sessionware.flask import FlaskSession, Sessionware
 
 from tests.support.apps import CountingStorage, real_plugin
 from tests.support.backends import Backend
-from tests.support.processes import free_port
+from tests.support.processes import free_port, wait_for_http
 
 ROOT = Path(__file__).parent.parent
 
@@ -196,19 +195,6 @@ def get_json(opener: urllib.request.OpenerDirector, url: str) -> Any:
         return json.loads(response.read())
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read().decode() if process.stdout else "")
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
-
-
 def serve(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         argv,
@@ -225,7 +211,7 @@ def test_s11_flask_run_serves_the_example() -> None:
     process = serve([flask_cli, "--app", "examples.flask_app", "run", "--port", str(port)], {})
     try:
         url = f"http://127.0.0.1:{port}/"
-        wait_for(url, process)
+        wait_for_http(url, process)
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
         assert [get_json(opener, url)["visits"] for _ in range(3)] == [1, 2, 3]
     finally:
@@ -248,7 +234,7 @@ def test_s11_gunicorn_with_preload_forked_threaded_workers_keeps_every_counter(
     )
     try:
         url = f"http://127.0.0.1:{port}/"
-        wait_for(url, process)
+        wait_for_http(url, process)
         openers = [
             urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
             for _ in range(6)

@@ -22,23 +22,9 @@ from typing import Any
 import httpx
 
 from tests.support.load import record_figure, scaled
-from tests.support.processes import free_port
+from tests.support.processes import free_port, wait_for_http
 
 ROOT = Path(__file__).parent.parent
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise AssertionError(f"gunicorn exited:\n{output}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer")
 
 
 def start_gunicorn(storage: str, workers: int, threads: int, port: int) -> subprocess.Popen[bytes]:
@@ -70,7 +56,7 @@ async def test_s11_gunicorn_forked_threaded_workers_keep_every_counter_on_redis(
     failures: list[str] = []
     server_errors = 0
     try:
-        await asyncio.to_thread(wait_for, url, process)
+        await asyncio.to_thread(wait_for_http, url, process, 60)
         limits = httpx.Limits(max_connections=in_flight)
         started = time.monotonic()
 

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import os
 import time
 from typing import Any
@@ -29,9 +27,11 @@ from tests.support.apps import (
     open_store,
     plugin_of,
     raw_get_key,
+    read,
     real_plugin,
     serve,
     state,
+    storage_key,
 )
 from tests.support.backends import Backend
 from tests.support.storage_dumps import dump_storage
@@ -41,8 +41,7 @@ OWNER = {"owner_key": "user_id"}
 
 def index_key(owner: str) -> str:
     """The owner index's key, computed from S10's definition."""
-    digest = hashlib.sha256(owner.encode()).digest()
-    return "~o." + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return "~o." + storage_key(owner)
 
 
 async def index_entries(store: Store, owner: str) -> list[Any]:
@@ -61,11 +60,6 @@ async def sign_in(http: Any, user: Any, **extra: Any) -> str:
     actions = [["set", "user_id", user], *(["set", k, v] for k, v in extra.items()), ["save"]]
     session_id: str = (await do(http, *actions)).json()["id"]
     return session_id
-
-
-async def read(http: Any, session_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = (await http.get("/read", headers=cookie_header(session_id))).json()
-    return body
 
 
 async def login(store: Store, user: Any) -> Session:

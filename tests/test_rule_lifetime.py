@@ -12,6 +12,7 @@ from tests.support.apps import (
     cookie_header,
     do,
     raw_get,
+    read,
     serve,
     serve_counting,
     session_cookie,
@@ -27,13 +28,6 @@ pytestmark = pytest.mark.usefixtures("app_flavour")
 def sets(storage: CountingPlainStorage) -> list[tuple[str, float | None]]:
     """The writes a store made, by storage_set or compare-and-set, as (key, TTL)."""
     return storage.writes()
-
-
-async def read(http: object, session_id: str) -> dict[str, object]:
-    """GET /read with this id (an explicit header: httpx's jar drops short-lived cookies)."""
-    response = await http.get("/read", headers=cookie_header(session_id))  # type: ignore[attr-defined]
-    body: dict[str, object] = response.json()
-    return body
 
 
 # -- R12 --------------------------------------------------------------------------------

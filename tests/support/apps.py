@@ -460,6 +460,13 @@ def cookie_header(session_id: str, name: str = COOKIE) -> dict[str, str]:
     return {"cookie": f"{name}={session_id}"}
 
 
+async def read(http: Any, session_id: str) -> dict[str, Any]:
+    """GET /read with this id in an explicit header (httpx's jar drops short-lived cookies):
+    what the session holds, as the test app answers."""
+    body: dict[str, Any] = (await http.get("/read", headers=cookie_header(session_id))).json()
+    return body
+
+
 @dataclass
 class SetCookie:
     """One parsed ``Set-Cookie`` line: attribute names in order, as written."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -35,21 +36,21 @@ def memcached_server() -> Iterator[ServerProcess]:
 @pytest.fixture(scope="session")
 def memcached_two() -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two memcached for the whole run, keys spread over both; tests keep apart by prefix."""
-    first = start_memcached()
-    try:
-        second = start_memcached()
-    except BaseException:
-        first.stop()
-        raise
-    try:
-        yield first, second
-    finally:
-        stop_all(first, second)
+    with two_memcached() as pair:
+        yield pair
 
 
 @pytest.fixture
 def memcached_pair() -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two memcached processes of this test's own, free to be stopped, paused or flushed."""
+    with two_memcached() as pair:
+        yield pair
+
+
+@contextlib.contextmanager
+def two_memcached() -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two memcached processes, both stopped at the end (the first too when the second fails
+    to start)."""
     first = start_memcached()
     try:
         second = start_memcached()

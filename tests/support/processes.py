@@ -11,6 +11,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -72,6 +74,24 @@ def wait_for_port(port: int, host: str = HOST, timeout: float = 15.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s") from None
             time.sleep(0.02)
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Until `url` answers (any status); a server process that exits first fails the test
+    with its output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise AssertionError(f"the server exited:\n{output}")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer")
 
 
 class ServerProcess:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import socket
 import subprocess
 import sys
@@ -20,15 +18,10 @@ from sessionware import StorageError
 from sessionware.testing import StorageCalls
 from sessionware_memcache import MemcacheStorage
 
+from tests.support.apps import storage_key as handle
 from tests.support.processes import HOST, ServerProcess
 
 Direct = Callable[[ServerProcess], Any]
-
-
-def handle(text: str) -> str:
-    """A storage key shaped as the core's: 43 characters of URL-safe base64 of SHA-256."""
-    digest = hashlib.sha256(text.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 # -- two processes ----------------------------------------------------------------------
