@@ -261,42 +261,39 @@ def _beside(results: Results, scenario: str, ours: str, plain: str) -> str | Non
 def owner_section(results: Results) -> list[str]:
     """S10: a login that names an owner, and read and counter with owner_key configured,
     each against the same backend's plain app (explicit save)."""
-    lines = []
-    for backend in BACKENDS:
-        ours = sessionware_name(backend, "explicit", "owner_key")
-        plain = sessionware_name(backend, "explicit")
-        rows = [
-            _beside(results, scenario, ours, plain) for scenario in ("login", "read", "counter")
-        ]
-        if any(rows):
-            lines.append(f"  {backend}")
-            lines.extend(row for row in rows if row)
-    if lines:
-        lines.insert(
-            0,
-            "owner index (S10): owner_key set against not set, explicit save; each login names "
-            "a new owner",
-        )
-    return lines
+    return _beside_section(
+        results,
+        "owner index (S10): owner_key set against not set, explicit save; each login names "
+        "a new owner",
+        ("owner_key", ""),
+        ("login", "read", "counter"),
+    )
 
 
 def compare_and_set_section(results: Results) -> list[str]:
     """R21: saving by compare-and-set against the same plugin with that hook hidden."""
+    return _beside_section(
+        results,
+        "compare-and-set: saves by compare-and-set against plain sets (the hook hidden), "
+        "explicit save",
+        ("", "without CAS"),
+        ("counter", "login"),
+    )
+
+
+def _beside_section(
+    results: Results, title: str, labels: tuple[str, str], scenarios: tuple[str, ...]
+) -> list[str]:
+    """Per backend, the app of `labels[0]` against that of `labels[1]` (explicit save)."""
     lines = []
     for backend in BACKENDS:
-        ours = sessionware_name(backend, "explicit")
-        plain = sessionware_name(backend, "explicit", "without CAS")
-        rows = [_beside(results, scenario, ours, plain) for scenario in ("counter", "login")]
+        ours = sessionware_name(backend, "explicit", labels[0])
+        plain = sessionware_name(backend, "explicit", labels[1])
+        rows = [_beside(results, scenario, ours, plain) for scenario in scenarios]
         if any(rows):
             lines.append(f"  {backend}")
             lines.extend(row for row in rows if row)
-    if lines:
-        lines.insert(
-            0,
-            "compare-and-set: saves by compare-and-set against plain sets (the hook hidden), "
-            "explicit save",
-        )
-    return lines
+    return [title, *lines] if lines else []
 
 
 def _owner_calls(results: Results) -> list[Target]:
